@@ -1,0 +1,106 @@
+"""The SparkSession factory: one place decides how bigseg talks to Spark."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import TYPE_CHECKING
+
+from bigseg.config import SparkConfig, in_ci
+from bigseg.java import check_java
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+log = logging.getLogger(__name__)
+
+LOCAL_MASTER = "local[*]"
+
+
+def launched_by_spark_submit() -> bool:
+    """True inside a driver started by spark-submit (the JVM launched Python)."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+def effective_master(cfg: SparkConfig) -> str | None:
+    """The master bigseg sets: the configured one, local[*] when run directly, else None.
+
+    None leaves the master to spark-submit, so `spark-submit --master X` always wins over
+    a null config.
+    """
+    if cfg.master:
+        return cfg.master
+    return None if launched_by_spark_submit() else LOCAL_MASTER
+
+
+def session_conf(cfg: SparkConfig) -> dict[str, str]:
+    """Every Spark setting bigseg applies, user's `conf` last so it can override ours."""
+    conf = {
+        "spark.app.name": cfg.app_name,
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.sql.execution.arrow.maxRecordsPerBatch": str(cfg.arrow_max_records_per_batch),
+        "spark.sql.session.timeZone": "UTC",
+    }
+    if cfg.driver_memory:
+        conf["spark.driver.memory"] = cfg.driver_memory
+    if cfg.shuffle_partitions:
+        conf["spark.sql.shuffle.partitions"] = str(cfg.shuffle_partitions)
+    show_progress = cfg.show_progress if cfg.show_progress is not None else not in_ci()
+    conf["spark.ui.showConsoleProgress"] = str(show_progress).lower()
+    master = effective_master(cfg)
+    if master is not None:
+        conf["spark.master"] = master
+    python = _executor_python(cfg, master)
+    if python:
+        conf["spark.pyspark.python"] = python
+        conf["spark.pyspark.driver.python"] = sys.executable
+    conf.update({str(k): str(v) for k, v in cfg.conf.items()})
+    return conf
+
+
+def _executor_python(cfg: SparkConfig, master: str | None) -> str | None:
+    """Pin executors' interpreter for local and standalone masters.
+
+    Without it a worker runs whatever `python3` it finds, which usually lacks bigseg.
+    On YARN/K8s the interpreter belongs to the cluster image or packed environment.
+    """
+    if cfg.python:
+        return cfg.python
+    if os.environ.get("PYSPARK_PYTHON"):
+        return None  # the user's choice, already honoured by Spark
+    if master is None or master.startswith(("local", "spark://")):
+        return sys.executable
+    return None
+
+
+def get_spark(cfg: SparkConfig | None = None) -> SparkSession:
+    """Build (or return the active) SparkSession from a SparkConfig.
+
+    Java is checked first so a missing or wrong Java is one clear sentence, not a Py4J
+    trace.
+    """
+    cfg = cfg or SparkConfig()
+    if not launched_by_spark_submit():
+        check_java()
+    from pyspark.sql import SparkSession
+
+    conf = session_conf(cfg)
+    python = conf.get("spark.pyspark.python")
+    if python:
+        # The local-mode Python workers read the environment, not only the conf.
+        os.environ.setdefault("PYSPARK_PYTHON", python)
+        os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    builder = SparkSession.builder
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(cfg.log_level)
+    log.info(
+        "Spark %s, master %s, app %s, UI %s",
+        spark.version,
+        spark.sparkContext.master,
+        spark.sparkContext.appName,
+        spark.sparkContext.uiWebUrl or "off",
+    )
+    return spark

@@ -87,9 +87,11 @@ class TrackingConfig:
 
 @dataclass
 class TableSourceConfig:
-    """One input table of the data contract (see bigseg.io)."""
+    """One input table of the data contract (see bigseg.io.contracts and bigseg.io.readers)."""
 
+    # A file or a directory of files; local paths, hdfs://, s3a://, ... as Spark reads them.
     path: str | None = None
+    # parquet | csv | json | orc | whitespace (whitespace-separated text with a header line).
     format: str = "parquet"
     # A table in the Spark catalog instead of files (path is then ignored).
     table: str | None = None
@@ -97,28 +99,47 @@ class TableSourceConfig:
     options: dict[str, str] = field(default_factory=dict)
     # From the user's column names to the contract's: {their_name: contract_name}.
     columns: dict[str, str] = field(default_factory=dict)
+    # Contract columns the source lacks, filled with one value, e.g. {channel: web}.
+    constants: dict[str, str] = field(default_factory=dict)
+    # A contract key column the source lacks, filled with the row's position in the input
+    # (0, 1, ...; deterministic for the same files), e.g. CDNOW's transaction_id.
+    row_id: str | None = None
+    # Spark datetime pattern for text timestamps/dates (e.g. yyyyMMdd); null: ISO 8601.
     timestamp_format: str | None = None
+    # Time zone of timestamps written without an offset; they are converted to UTC.
     timezone: str = "UTC"
     required: bool = True
 
 
 @dataclass
 class SyntheticConfig:
-    """The synthetic multi-channel generator (bigseg.data)."""
+    """The synthetic multi-channel generator (bigseg.data.synthetic)."""
 
     n_customers: int = 20_000
+    # The first n_segments planted segments of bigseg.data.segments.SEGMENTS are used.
     n_segments: int = 6
     seed: int = 7
     start: str = "2024-01-01"
     end: str = "2025-12-31"
+    # Spark partitions of the generated tables; null: spark.sparkContext.defaultParallelism.
+    # The rows do not depend on it.
     partitions: int | None = None
+    # Share of rows of every table turned into bad rows (each kind of rule violation).
     dirty_share: float = 0.0
+    # Multiplies every segment's transaction and event rates (scales rows per customer).
+    activity_scale: float = 1.0
+    # Share of customers with psychographic survey scores.
+    survey_share: float = 0.3
+    n_campaigns: int = 2
+    # Share of each campaign's population that is treated (the rest is the control group).
+    treated_share: float = 0.5
 
 
 @dataclass
 class SourceConfig:
     """Where the input tables come from: generated, the bundled CDNOW sample, or files."""
 
+    # synthetic | cdnow | files
     kind: str = "synthetic"
     customers: TableSourceConfig = field(default_factory=TableSourceConfig)
     identities: TableSourceConfig = field(default_factory=TableSourceConfig)
@@ -132,6 +153,8 @@ class SourceConfig:
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
     # A job fails when more than this share of a table's rows is quarantined.
     max_quarantine_share: float = 0.05
+    # Timestamps after this instant are quarantined as future; null: the time of the run.
+    as_of: str | None = None
 
 
 @dataclass
@@ -233,6 +256,9 @@ def to_typed(cfg: DictConfig | BigsegConfig) -> BigsegConfig:
     typed = OmegaConf.to_object(merged)
     if not isinstance(typed, BigsegConfig):  # pragma: no cover - schema invariant
         raise TypeError(f"expected a BigsegConfig, got {type(typed).__name__}")
+    # An override such as paths.root=out replaces the resolver; absolute paths either way.
+    for name in PathsConfig.__dataclass_fields__:
+        setattr(typed.paths, name, _abspath(getattr(typed.paths, name)))
     return typed
 
 

@@ -23,6 +23,15 @@ def launched_by_spark_submit() -> bool:
     return "PYSPARK_GATEWAY_PORT" in os.environ
 
 
+def submitted_master() -> str | None:
+    """The master spark-submit was given (None outside spark-submit)."""
+    if not launched_by_spark_submit():
+        return None
+    from pyspark import SparkConf
+
+    return SparkConf().get("spark.master", None)
+
+
 def effective_master(cfg: SparkConfig) -> str | None:
     """The master bigseg sets: the configured one, local[*] when run directly, else None.
 
@@ -51,7 +60,7 @@ def session_conf(cfg: SparkConfig) -> dict[str, str]:
     master = effective_master(cfg)
     if master is not None:
         conf["spark.master"] = master
-    python = _executor_python(cfg, master)
+    python = _executor_python(cfg, master or submitted_master())
     if python:
         conf["spark.pyspark.python"] = python
         conf["spark.pyspark.driver.python"] = sys.executable
@@ -70,6 +79,7 @@ def _executor_python(cfg: SparkConfig, master: str | None) -> str | None:
     if os.environ.get("PYSPARK_PYTHON"):
         return None  # the user's choice, already honoured by Spark
     if master is None or master.startswith(("local", "spark://")):
+        # None: spark-submit gave no master, so Spark runs locally.
         return sys.executable
     return None
 

@@ -74,6 +74,13 @@ def _activate(kind: str, cfg: SparkConfig):
     return _SparkHolder.session
 
 
+def release_cluster_session() -> None:
+    """Stop the cluster session, if any, so another application can take the cores."""
+    if _SparkHolder.kind == "cluster" and _SparkHolder.session is not None:
+        _SparkHolder.session.stop()
+        _SparkHolder.session = None
+
+
 @pytest.fixture
 def spark():
     """The shared local[2] SparkSession."""
@@ -95,9 +102,7 @@ def local_cluster(tmp_path_factory):
     )
     cluster.start()
     yield cluster
-    if _SparkHolder.kind == "cluster" and _SparkHolder.session is not None:
-        _SparkHolder.session.stop()
-        _SparkHolder.session = None
+    release_cluster_session()
     cluster.stop()
 
 

@@ -1,0 +1,1 @@
+"""Per-customer features: identity resolution, windowed behaviour, RFM, CLV, transforms."""

@@ -76,11 +76,10 @@ def _executor_python(cfg: SparkConfig, master: str | None) -> str | None:
     """
     if cfg.python:
         return cfg.python
-    if os.environ.get("PYSPARK_PYTHON"):
-        return None  # the user's choice, already honoured by Spark
     if master is None or master.startswith(("local", "spark://")):
-        # None: spark-submit gave no master, so Spark runs locally.
-        return sys.executable
+        # None: spark-submit gave no master, so Spark runs locally. A PYSPARK_PYTHON
+        # the user exported is their choice; otherwise the driver's own interpreter.
+        return os.environ.get("PYSPARK_PYTHON") or sys.executable
     return None
 
 

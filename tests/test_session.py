@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import pytest
@@ -103,7 +104,13 @@ def test_local_session_has_bigseg_settings(spark):
     conf = spark.sparkContext.getConf()
     assert conf.get("spark.sql.execution.arrow.pyspark.enabled") == "true"
     assert conf.get("spark.sql.execution.arrow.maxRecordsPerBatch") == "100000"
-    assert conf.get("spark.pyspark.python") == sys.executable
+    assert conf.get("spark.pyspark.python") == os.environ.get("PYSPARK_PYTHON", sys.executable)
     # Executors really run the pinned interpreter.
     seen = spark.sparkContext.parallelize(range(2), 2).map(lambda _: sys.executable).collect()
     assert set(seen) == {sys.executable}
+
+
+def test_exported_pyspark_python_is_pinned_for_standalone(monkeypatch):
+    monkeypatch.setenv("PYSPARK_PYTHON", "/opt/team/bin/python3")
+    conf = session_conf(SparkConfig(master="spark://10.0.0.1:7077"))
+    assert conf["spark.pyspark.python"] == "/opt/team/bin/python3"

@@ -1,0 +1,332 @@
+"""Assignment of points to their nearest centroid: exact or approximate, CPU or GPU.
+
+An *assigner* holds a search structure over the current centroids. ``lloyd`` makes one per
+fit and calls ``update(centroids)`` every iteration (the index is rebuilt, its buffers and
+GPU resources are kept), then ``search(X)`` on blocks of points.
+
+``search`` always returns ``(sqdist float32 (n,), labels int64 (n,))``. In spherical mode the
+points and centroids are unit vectors, the search is by inner product and ``sqdist`` is
+the squared euclidean distance on the unit sphere, ``2 - 2 cos``; so the objective means
+the same thing in both modes and weighted sums of it stay comparable.
+
+Backends: ``faiss-cpu`` (default), ``faiss-gpu`` (a FAISS GPU build and a visible GPU),
+``torch`` (CUDA when available, else CPU, so CI runs its code path). torch is imported
+lazily, only by the torch backend.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Protocol
+
+import faiss
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "ASSIGNMENTS",
+    "BACKENDS",
+    "AUTO_ANN_MIN_CLUSTERS",
+    "AnnParams",
+    "Assigner",
+    "make_assigner",
+    "resolve_assignment",
+    "resolve_backend",
+]
+
+ASSIGNMENTS = ("auto", "exact", "hnsw", "ivf")
+BACKENDS = ("auto", "faiss-cpu", "faiss-gpu", "torch")
+
+# "auto" uses exact search below this many centroids and HNSW from it on. Measured on
+# the 2-core machine kind (faiss-cpu 1.15.1, d=32, 200k blob points, HNSW M=32,
+# efSearch=16 including its per-iteration one-thread rebuild; CPU seconds, because the
+# box was shared while measuring):
+#   k=4096   exact 0.34x the cost of HNSW        (HNSW recall@1 0.981)
+#   k=8192   exact 0.43x                         (0.988)
+#   k=16384  exact 0.89x: parity                 (0.997)
+#   k=32768  exact 1.52x (1.8x wall)             (0.9995)
+#   k=65536  exact ~3x wall in lloyd (200k points: 23-37 s vs 8.5-11 s per iteration,
+#            the latter with a ~4 s one-thread build; final inertia within 0.2%)
+# Exact search costs ~n*k*d and HNSW ~n*log(k), so they cross near k=16k; at parity the
+# exact answer wins, so the switch sits between the powers of two 16384 and 32768.
+AUTO_ANN_MIN_CLUSTERS = 20_000
+
+# FAISS's OpenMP thread count is process-wide: the one-thread HNSW build sets and
+# restores it under this lock, so concurrent builds (threads in one process) cannot leave
+# it changed.
+_OMP_LOCK = threading.Lock()
+
+
+@dataclass
+class AnnParams:
+    """Knobs of the approximate assigners (the keys accepted in ``ann_params``)."""
+
+    hnsw_m: int = 32
+    ef_search: int = 16
+    ef_construction: int = 40
+    nlist: int | None = None  # IVF lists; None -> round(sqrt(k))
+    nprobe: int = 16
+    # HNSW graphs built by several threads depend on thread timing; a one-thread build
+    # makes every participant of a distributed fit build the same graph, so labels do not
+    # depend on how the data are partitioned. Inside Spark tasks (one FAISS thread each)
+    # it costs nothing; in one 2-thread process at k=65536 it is ~4.5 s of build instead
+    # of ~2.8 s (measured), against ~10 s of search per million points.
+    deterministic_build: bool = True
+    # Rebuild the HNSW graph every this many iterations; in between, only the vectors
+    # stored in the graph move to the new centroids (the links stay). 1 = rebuild every
+    # iteration. Centroids move little after the first iterations, so the old links stay
+    # navigable and the per-iteration cost drops to the search; the recall reported in
+    # the history shows whether that holds. At k=65536 a one-thread build costs ~3 CPU-s.
+    rebuild_every: int = 1
+
+    @classmethod
+    def from_mapping(cls, params: dict | None) -> AnnParams:
+        if params is None:
+            return cls()
+        if isinstance(params, AnnParams):
+            return params
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(params) - known)
+        if unknown:
+            raise ValueError(
+                f"ann_params has unknown key(s) {unknown}; known keys are {sorted(known)}."
+            )
+        out = cls(**params)
+        for key in ("hnsw_m", "ef_search", "ef_construction", "nprobe", "rebuild_every"):
+            value = getattr(out, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"ann_params[{key!r}] must be an int >= 1, got {value!r}.")
+        if out.nlist is not None and (not isinstance(out.nlist, int) or out.nlist < 1):
+            raise ValueError(f"ann_params['nlist'] must be None or an int >= 1, got {out.nlist!r}.")
+        return out
+
+
+class Assigner(Protocol):
+    """What ``lloyd_stats`` needs: nearest-centroid search over the current centroids."""
+
+    n_clusters: int
+    spherical: bool
+
+    def update(self, centroids: np.ndarray) -> None: ...
+
+    def search(
+        self, X: np.ndarray, out: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+def resolve_assignment(assignment: str, n_clusters: int) -> str:
+    """``"auto"`` -> ``"exact"`` below ``AUTO_ANN_MIN_CLUSTERS`` centroids, else ``"hnsw"``."""
+    if assignment not in ASSIGNMENTS:
+        raise ValueError(f"assignment must be one of {ASSIGNMENTS}, got {assignment!r}.")
+    if assignment != "auto":
+        return assignment
+    return "exact" if n_clusters < AUTO_ANN_MIN_CLUSTERS else "hnsw"
+
+
+def faiss_gpu_count() -> int:
+    """GPUs FAISS can use (0 for a CPU-only FAISS build)."""
+    get = getattr(faiss, "get_num_gpus", None)
+    return int(get()) if get is not None else 0
+
+
+def resolve_backend(backend: str) -> str:
+    """``"auto"`` -> ``"faiss-gpu"`` if FAISS sees a GPU, else ``"faiss-cpu"``.
+
+    An explicitly requested backend that cannot run here raises a ``ValueError`` that says
+    what is missing, instead of silently running on something else.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}.")
+    if backend == "auto":
+        return "faiss-gpu" if faiss_gpu_count() > 0 else "faiss-cpu"
+    if backend == "faiss-gpu" and faiss_gpu_count() == 0:
+        raise ValueError(
+            "backend='faiss-gpu' needs a FAISS build with GPU support and a visible CUDA "
+            "GPU; faiss.get_num_gpus() is 0 here. Use backend='faiss-cpu' or 'auto'."
+        )
+    if backend == "torch":
+        from bigseg.kmeans.torch_assign import torch_available
+
+        if not torch_available():
+            raise ValueError(
+                "backend='torch' needs PyTorch: pip install 'bigseg[torch]' (or use "
+                "backend='faiss-cpu')."
+            )
+    return backend
+
+
+def _as_search_out(n: int, out):
+    """Output buffers for FAISS (which wants (n, 1) arrays) viewed as (n,) vectors."""
+    if out is None:
+        sqdist = np.empty(n, dtype=np.float32)
+        labels = np.empty(n, dtype=np.int64)
+    else:
+        sqdist, labels = out
+    return sqdist, labels
+
+
+class FaissAssigner:
+    """Exact (flat), HNSW or IVF search over the centroids with a FAISS index."""
+
+    def __init__(self, n_features, *, assignment, gpu, spherical, ann_params: AnnParams):
+        self.n_features = n_features
+        self.assignment = assignment
+        self.gpu = gpu
+        self.spherical = spherical
+        self.ann = ann_params
+        self.n_clusters = 0
+        self.metric = faiss.METRIC_INNER_PRODUCT if spherical else faiss.METRIC_L2
+        self.index = None
+        self.centroids = None
+        self._flat = None
+        self._updates = 0
+
+    def update(self, centroids: np.ndarray) -> None:
+        centroids = np.ascontiguousarray(centroids, dtype=np.float32)
+        self.n_clusters = centroids.shape[0]
+        self.centroids = centroids
+        if self.assignment == "exact":
+            self._update_flat(centroids)
+        elif self.assignment == "hnsw":
+            self._updates += 1
+            if self.index is not None and (self._updates - 1) % self.ann.rebuild_every:
+                self._refresh_hnsw(centroids)
+            else:
+                self.index = self._build_hnsw(centroids)
+        else:
+            self.index = self._build_ivf(centroids)
+
+    def _update_flat(self, centroids):
+        # The flat index is kept across iterations: reset + add reuses it (and on GPU its
+        # memory), only the centroids change.
+        if self._flat is None:
+            if self.gpu:
+                from bigseg.kmeans.gpu import gpu_flat_index
+
+                self._flat = gpu_flat_index(self.n_features, self.metric)
+            elif self.spherical:
+                self._flat = faiss.IndexFlatIP(self.n_features)
+            else:
+                self._flat = faiss.IndexFlatL2(self.n_features)
+        self._flat.reset()
+        self._flat.add(centroids)
+        self.index = self._flat
+
+    def _build_hnsw(self, centroids):
+        if self.gpu:
+            logger.info("HNSW assignment runs on the CPU (FAISS has no GPU HNSW index).")
+        index = faiss.IndexHNSWFlat(self.n_features, self.ann.hnsw_m, self.metric)
+        index.hnsw.efConstruction = self.ann.ef_construction
+        index.hnsw.efSearch = self.ann.ef_search
+        if self.ann.deterministic_build:
+            with _OMP_LOCK:
+                threads = faiss.omp_get_max_threads()
+                faiss.omp_set_num_threads(1)
+                try:
+                    index.add(centroids)
+                finally:
+                    faiss.omp_set_num_threads(threads)
+        else:
+            index.add(centroids)
+        return index
+
+    def _refresh_hnsw(self, centroids):
+        """Move the vectors stored in the graph to ``centroids``, keeping the links."""
+        storage = faiss.downcast_index(self.index.storage)
+        stored = faiss.rev_swig_ptr(storage.get_xb(), centroids.size)
+        stored[:] = centroids.ravel()
+
+    def _build_ivf(self, centroids):
+        k = centroids.shape[0]
+        nlist = self.ann.nlist or max(1, int(round(np.sqrt(k))))
+        nlist = min(nlist, k)
+        quantizer = (
+            faiss.IndexFlatIP(self.n_features)
+            if self.spherical
+            else faiss.IndexFlatL2(self.n_features)
+        )
+        index = faiss.IndexIVFFlat(quantizer, self.n_features, nlist, self.metric)
+        # The coarse k-means runs on the k centroids themselves: fewer than FAISS's 39
+        # points per list is expected here, not a warning. Its seed is FAISS's fixed one,
+        # so every participant trains the same coarse quantizer.
+        index.cp.min_points_per_centroid = 1
+        index.cp.max_points_per_centroid = 1 << 30
+        index.train(centroids)
+        index.add(centroids)
+        index.nprobe = min(self.ann.nprobe, nlist)
+        if self.gpu:
+            from bigseg.kmeans.gpu import to_gpu
+
+            index = to_gpu(index)
+        return index
+
+    def search(self, X, out=None):
+        n = X.shape[0]
+        sqdist, labels = _as_search_out(n, out)
+        if n == 0:
+            return sqdist, labels
+        self.index.search(X, 1, D=sqdist.reshape(n, 1), I=labels.reshape(n, 1))
+        if self.spherical:
+            # inner product of unit vectors -> squared distance on the sphere
+            np.multiply(sqdist, -2.0, out=sqdist)
+            sqdist += 2.0
+        # L2 via ||x||^2 + ||c||^2 - 2<x, c> can round below 0 for a point on a centroid.
+        np.maximum(sqdist, 0.0, out=sqdist)
+        # An approximate search can find nothing (label -1) when the graph / lists are too
+        # sparse; those points fall back to exact search so every point has a centroid.
+        if self.assignment != "exact":
+            missing = np.flatnonzero(labels < 0)
+            if missing.size:
+                exact = make_assigner(
+                    self.centroids,
+                    assignment="exact",
+                    backend="faiss-cpu",
+                    spherical=self.spherical,
+                )
+                d2, lab = exact.search(np.ascontiguousarray(X[missing]))
+                sqdist[missing] = d2
+                labels[missing] = lab
+        return sqdist, labels
+
+
+def make_assigner(
+    centroids: np.ndarray,
+    *,
+    assignment: str = "exact",
+    backend: str = "faiss-cpu",
+    spherical: bool = False,
+    ann_params: dict | AnnParams | None = None,
+):
+    """Build an assigner over ``centroids`` (float32 (k, d); unit rows when spherical).
+
+    ``assignment`` is ``"exact"``, ``"hnsw"`` or ``"ivf"`` (``"auto"`` is resolved from k);
+    ``backend`` is ``"faiss-cpu"``, ``"faiss-gpu"`` or ``"torch"`` (``"auto"`` resolved).
+    """
+    centroids = np.ascontiguousarray(centroids, dtype=np.float32)
+    if centroids.ndim != 2:
+        raise ValueError(f"centroids must be 2-D (k, d), got shape {centroids.shape}.")
+    assignment = resolve_assignment(assignment, centroids.shape[0])
+    backend = resolve_backend(backend)
+    params = AnnParams.from_mapping(ann_params)
+    if backend == "torch":
+        if assignment != "exact":
+            raise ValueError(
+                f"backend='torch' supports assignment='exact' only, got {assignment!r}; "
+                "use backend='faiss-cpu' or 'faiss-gpu' for approximate assignment."
+            )
+        from bigseg.kmeans.torch_assign import TorchAssigner
+
+        assigner = TorchAssigner(centroids.shape[1], spherical=spherical)
+    else:
+        assigner = FaissAssigner(
+            centroids.shape[1],
+            assignment=assignment,
+            gpu=backend == "faiss-gpu",
+            spherical=spherical,
+            ann_params=params,
+        )
+    assigner.update(centroids)
+    return assigner

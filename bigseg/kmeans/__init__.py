@@ -17,11 +17,21 @@ loop), ``init`` (seeding), ``estimator`` (``KMeans``).
 """
 
 from bigseg.kmeans.assign import make_assigner, resolve_assignment, resolve_backend
-from bigseg.kmeans.estimator import KMeans
 from bigseg.kmeans.init import kmeans_plusplus, random_init
 from bigseg.kmeans.lloyd import LloydResult, lloyd
 from bigseg.kmeans.stats import LloydStats, lloyd_stats
 from bigseg.kmeans.validation import check_array, check_sample_weight
+
+
+def __getattr__(name: str):
+    # KMeans pulls in scikit-learn (~2 s of imports); Spark's Python workers only need
+    # lloyd and the assigners, so the estimator is imported on first use.
+    if name == "KMeans":
+        from bigseg.kmeans.estimator import KMeans
+
+        return KMeans
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "KMeans",

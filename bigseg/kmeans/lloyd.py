@@ -141,7 +141,7 @@ def _subsample(X, w, *, n_global, k, max_points_per_centroid, seed):
     return np.ascontiguousarray(X[idx]), None if w is None else w[idx]
 
 
-def _update_centroids(tot, old, *, seed, iteration, scale, spherical):
+def update_centroids(tot, old, *, seed, iteration, scale, spherical):
     """New float64 centroids from global sums / counts; empty ones repaired."""
     counts = tot["counts"].copy()
     centroids = old.astype(np.float64)
@@ -303,7 +303,7 @@ def lloyd(
         if recall is not None:
             payload.update(recall.measure(assigner.centroids, labels, sqdist))
         tot = reduce(payload)
-        new_centroids, n_repaired = _update_centroids(
+        new_centroids, n_repaired = update_centroids(
             tot, centroids, seed=seed, iteration=it, scale=scale, spherical=spherical
         )
         shift = float(np.sum((new_centroids.astype(np.float64) - centroids) ** 2))

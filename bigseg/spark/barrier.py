@@ -1,0 +1,305 @@
+"""Barrier-mode training: one barrier stage, partial sums over TCP between its tasks.
+
+Each task turns its partition into a float32 numpy shard once, joins the TCP collective
+(``collective.TcpAllreduce``: one allGather for the rendezvous), agrees on the initial
+centroids (a hash-chosen sample gathered to task 0, seeded there, broadcast), then runs
+the core's ``lloyd`` with the TCP allreduce. Per iteration the cost is the FAISS search on
+the shard plus one small exchange, not a Spark job. Task 0 returns the result.
+
+The input is read once: while building their shards the tasks classify the rows
+(``checks.REASONS``: null, wrong length, non-finite, ...), agree on the vector length and
+add up the counts. An input that cannot be fitted (invalid rows with
+handleInvalid="error", k above the valid rows, ...) ends the tasks normally with the
+counts as the result, and the driver raises the message; raising in the task would only
+make Spark rerun the stage.
+
+The barrier stage is followed by a one-partition shuffle before the collect, which makes
+it a ShuffleMapStage: Spark reruns a failed barrier ShuffleMapStage as a whole (up to
+``spark.stage.maxConsecutiveAttempts``), whereas a failed barrier ResultStage aborts the
+job at once.
+
+The function the executors run is built here, on the driver, as a closure over a
+``TrainSpec``; FAISS and the core are imported inside it, on the executor.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import pyarrow as pa
+from py4j.protocol import Py4JJavaError
+from pyspark.sql import DataFrame, SparkSession
+
+from bigseg.spark.arrow import (
+    FEATURES,
+    PAYLOAD_SCHEMA,
+    length_histogram,
+    payload_batch,
+    read_payloads,
+)
+from bigseg.spark.checks import REASONS, input_problem
+from bigseg.spark.sampling import local_candidates, merge_candidates, sample_size, seed_centroids
+from bigseg.spark.training import (
+    InputStats,
+    TrainResult,
+    TrainSpec,
+    describe_jobs,
+    load_shard,
+    log_history,
+    set_threads,
+)
+
+log = logging.getLogger(__name__)
+
+
+def _agree_on_length(batches: list[pa.RecordBatch], comm) -> int:
+    """The features' length, the same in every task: the most common one over all rows."""
+    from bigseg.spark.checks import most_common_length
+
+    gathered = comm.gather(length_histogram(batches, FEATURES))
+    choice = None
+    if comm.rank == 0:
+        histogram: dict[int, int] = {}
+        for length, count in zip(gathered["len"].tolist(), gathered["count"].tolist(), strict=True):
+            histogram[length] = histogram.get(length, 0) + count
+        choice = {"d": np.array([most_common_length(histogram)], dtype=np.int64)}
+    return int(comm.broadcast(choice)["d"][0])
+
+
+def _input_stats(spec: TrainSpec, n_local: int, X, w, invalid, n_features: int, comm) -> InputStats:
+    tot = comm.allreduce(
+        {
+            "n": np.array([n_local], dtype=np.float64),
+            "invalid": invalid.astype(np.float64),
+            "w_valid": np.array([X.shape[0] if w is None else w.sum()], dtype=np.float64),
+        }
+    )
+    return InputStats(
+        n_total=int(round(tot["n"][0])),
+        invalid={r: int(round(v)) for r, v in zip(REASONS, tot["invalid"], strict=True) if v},
+        n_features=n_features,
+        w_valid=float(tot["w_valid"][0]),
+    )
+
+
+def _stops(spec: TrainSpec, stats: InputStats) -> bool:
+    """Whether the input cannot be fitted (the driver then raises the message)."""
+    return (
+        input_problem(
+            features_col="features",
+            weight_col="weight" if spec.weighted else None,
+            n_total=stats.n_total,
+            invalid=stats.invalid,
+            n_features=stats.n_features,
+            k=spec.k,
+            w_valid=stats.w_valid,
+            cosine=spec.spherical,
+            handle_invalid=spec.handle_invalid,
+        )
+        is not None
+    )
+
+
+def _barrier_init(spec: TrainSpec, X, w, n_rows: int, comm) -> np.ndarray:
+    """Initial centroids, identical in every task: sampled on all, seeded on task 0."""
+    if spec.init_centroids is not None:
+        return spec.init_centroids
+    size = sample_size(spec.k, n_rows)
+    gathered = comm.gather(local_candidates(X, w, seed=spec.seed, size=size))
+    centroids = None
+    if comm.rank == 0:
+        rows, weights = merge_candidates(gathered, size)
+        centroids = {
+            "c": seed_centroids(
+                rows,
+                weights,
+                k=spec.k,
+                init_mode=spec.init_mode,
+                seed=spec.seed,
+                spherical=spec.spherical,
+                weighted=spec.weighted,
+            )
+        }
+    return comm.broadcast(centroids)["c"]
+
+
+def _peak_rss_mb() -> np.ndarray:
+    """This Python worker's peak resident memory so far, in MiB (Linux: ru_maxrss in KiB)."""
+    import resource
+
+    return np.array([resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0])
+
+
+def _maybe_fail_once(spec: TrainSpec, rank: int, world_size: int) -> None:
+    marker = spec.fail_once_marker
+    if marker and rank == world_size - 1 and not os.path.exists(marker):
+        with open(marker, "x"):
+            pass
+        raise RuntimeError("bigseg test hook: injected failure of one barrier task")
+
+
+def build_barrier_task(
+    spec: TrainSpec,
+) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """Build, on the driver, the function every barrier task runs on the executors.
+
+    The task reads its partition into one numpy shard, joins the TCP collective (one
+    allGather for the rendezvous), initialises, runs ``lloyd`` and, in task 0 only,
+    yields the result as payload rows. Any error raises, failing the stage as a whole.
+    """
+
+    def barrier_task(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        from pyspark import BarrierTaskContext
+
+        from bigseg.kmeans.lloyd import lloyd
+        from bigseg.spark.collective import TcpAllreduce
+
+        t_start = time.perf_counter()
+        set_threads(spec.task_cpus)
+        # Arrow batches are held until the length is agreed, then turned into the shard.
+        held = [b for b in batches if b.num_rows]
+        n_local = sum(b.num_rows for b in held)
+        ctx = BarrierTaskContext.get()
+        with TcpAllreduce.from_barrier_context(
+            ctx, timeout=spec.timeout_s, connect_timeout=spec.connect_timeout_s
+        ) as comm:
+            _maybe_fail_once(spec, comm.rank, comm.world_size)
+            d = spec.n_features if spec.n_features is not None else _agree_on_length(held, comm)
+            X, w, invalid = load_shard(held, spec, d)
+            del held
+            t_loaded = time.perf_counter()
+            stats = _input_stats(spec, n_local, X, w, invalid, d, comm)
+            input_meta = {
+                "n_total": stats.n_total,
+                "invalid": stats.invalid,
+                "n_features": stats.n_features,
+                "w_valid": stats.w_valid,
+            }
+            if _stops(spec, stats):
+                # Not an exception: Spark would rerun the stage. The driver raises.
+                if comm.rank == 0:
+                    yield payload_batch(0, {}, {"status": "invalid", "input": input_meta})
+                return
+            t_init = time.perf_counter()
+            init = _barrier_init(spec, X, w, stats.n_rows, comm)
+            init_seconds = time.perf_counter() - t_init
+            result = lloyd(
+                X,
+                init,
+                sample_weight=w,
+                max_iter=spec.max_iter,
+                tol=spec.tol,
+                spherical=spec.spherical,
+                assignment=spec.assignment,
+                backend=spec.backend,
+                seed=spec.seed,
+                allreduce=comm.allreduce,
+            )
+            rows = comm.allreduce(
+                {"rows": np.bincount(result.labels, minlength=spec.k).astype(np.float64)}
+            )["rows"]
+            shards = comm.gather(
+                {"n": np.array([X.shape[0]], dtype=np.int64), "rss_mb": _peak_rss_mb()}
+            )
+            rank = comm.rank
+        if rank == 0:
+            meta = {
+                "status": "ok",
+                "input": input_meta,
+                "inertia": result.inertia,
+                "n_iter": result.n_iter,
+                "converged": result.converged,
+                "history": result.history,
+                "init_seconds": init_seconds,
+                "load_seconds": t_loaded - t_start,
+                "task_seconds": time.perf_counter() - t_start,
+            }
+            yield payload_batch(
+                0,
+                {
+                    "centroids": result.centroids,
+                    "cluster_weights": np.asarray(result.cluster_sizes, dtype=np.float64),
+                    "cluster_sizes": np.rint(rows).astype(np.int64),
+                    "shard_rows": shards["n"],
+                    "peak_rss_mb": shards["rss_mb"],
+                },
+                meta,
+            )
+
+    return barrier_task
+
+
+def _run_barrier(df: DataFrame, task) -> list:
+    return (
+        df.mapInArrow(task, PAYLOAD_SCHEMA, barrier=True)
+        .repartition(1)  # makes the barrier stage a ShuffleMapStage: retried on failure
+        .collect()
+    )
+
+
+def train_barrier(
+    spark: SparkSession, frame: DataFrame, spec: TrainSpec, workers: int
+) -> tuple[InputStats, TrainResult | None]:
+    """Run the barrier stage on ``workers`` tasks over the unvalidated training ``frame``.
+
+    Returns the input's statistics and task 0's result, or None in its place when the
+    tasks found the input unusable (the caller raises the message, see dataset).
+    """
+    task = build_barrier_task(spec)
+    describe_jobs(spark, f"bigseg FaissKMeans: barrier training, k={spec.k}, {workers} tasks")
+    t0 = time.perf_counter()
+    try:
+        df = frame
+        if df.rdd.getNumPartitions() != workers:
+            df = df.repartition(workers)
+        try:
+            rows = _run_barrier(df, task)
+        except Py4JJavaError as exc:
+            if "BarrierJobUnsupportedRDDChain" not in str(exc.java_exception):
+                raise
+            # Every RDD inside a barrier stage must have the stage's task count: an input
+            # built with coalesce() or union() is not, so cut its lineage with a shuffle.
+            # Spark refuses such a job before running any task; nothing was lost.
+            log.info("FaissKMeans: input lineage not allowed in a barrier stage; repartitioning")
+            rows = _run_barrier(frame.repartition(workers), task)
+    finally:
+        describe_jobs(spark, None)
+    seconds = time.perf_counter() - t0
+    payloads = read_payloads(rows)
+    if 0 not in payloads:
+        raise RuntimeError("the barrier stage finished without a result from task 0")
+    arrays, meta = payloads[0]
+    stats = InputStats(**meta["input"])
+    if meta["status"] != "ok":
+        return stats, None
+    log_history(meta["history"], "barrier")
+    log.info(
+        "FaissKMeans barrier stage: %d tasks, %.2f s in all (%.2f s reading shards, %.2f s "
+        "initialising, %d iterations); shard rows %s, worker peak memory %s MiB",
+        workers,
+        seconds,
+        meta["load_seconds"],
+        meta["init_seconds"],
+        meta["n_iter"],
+        arrays["shard_rows"].tolist(),
+        np.round(arrays["peak_rss_mb"]).astype(int).tolist(),
+    )
+    return stats, TrainResult(
+        centroids=arrays["centroids"],
+        inertia=float(meta["inertia"]),
+        n_iter=int(meta["n_iter"]),
+        converged=bool(meta["converged"]),
+        history=meta["history"],
+        cluster_sizes=arrays["cluster_sizes"],
+        cluster_weights=arrays["cluster_weights"],
+        mode="barrier",
+        num_workers=workers,
+        seconds=seconds,
+        init_seconds=float(meta["init_seconds"]),
+        shard_rows=[int(n) for n in arrays["shard_rows"]],
+        worker_peak_mb=[float(m) for m in arrays["peak_rss_mb"]],
+    )

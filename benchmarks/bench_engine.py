@@ -118,12 +118,15 @@ def run_core(X, C0, iters, assignment="exact", system="bigseg core"):
     return row(system, X, C0.shape[0], km.n_iter_, per_iter, total, km.cluster_centers_, **extra)
 
 
-def run_spark(spark, path, X, C0, iters, shard_bytes):
+def run_spark(spark, path, X, C0, iters, system="bigseg spark"):
     from bigseg.spark import FaissKMeans
 
     df = spark.read.parquet(path)
     est = FaissKMeans(k=C0.shape[0], maxIter=iters, tol=0.0, seed=1, assignment="exact",
                       initialModel=C0.tolist(), featuresCol="features")
+    import psutil
+
+    driver_before_mb = psutil.Process().memory_info().rss / 2**20
     with MemorySampler() as mem:
         start = time.perf_counter()
         model = est.fit(df)
@@ -131,11 +134,17 @@ def run_spark(spark, path, X, C0, iters, shard_bytes):
     summary = model.summary
     per_iter = float(np.mean([h["seconds"] for h in summary.history]))
     extra = mem.as_dict()
-    extra["shard_mb"] = round(shard_bytes / 2**20, 1)
-    extra["worker_mb_per_shard_mb"] = round(extra["peak_python_worker_mb"] / extra["shard_mb"], 2)
+    # Reported by the tasks themselves: peak RSS, RSS before reading data, shard bytes.
+    peak, base, shard = (np.asarray(v, dtype=float) for v in (
+        summary.workerPeakMemoryMB, summary.workerBaselineMemoryMB, summary.shardMemoryMB))
+    extra["shard_mb"] = round(float(shard.max()), 1)
+    extra["task_peak_rss_mb"] = round(float(peak.max()), 1)
+    extra["task_baseline_rss_mb"] = round(float(base.max()), 1)
+    extra["worker_mb_per_shard_mb"] = round(float(((peak - base) / shard).max()), 2)
+    # Nothing is collected: the driver's growth during the fit should not depend on n.
+    extra["driver_growth_mb"] = round(mem.peak_driver_mb - driver_before_mb, 1)
     centroids = np.asarray(model.clusterCenters(), dtype=np.float32)
-    return row("bigseg spark", X, C0.shape[0], summary.numIter, per_iter, total, centroids,
-               **extra)
+    return row(system, X, C0.shape[0], summary.numIter, per_iter, total, centroids, **extra)
 
 
 def run_mllib(spark, path, X, C0, iters):
@@ -221,7 +230,7 @@ def main(argv=None) -> int:
     for k in ks:
         C0 = X[rng.choice(args.n, size=k, replace=False)].copy()
         if "bigseg-spark" in systems:
-            rows.append(run_spark(spark, path, X, C0, args.iters, X.nbytes / args.partitions))
+            rows.append(run_spark(spark, path, X, C0, args.iters))
         if "bigseg-core" in systems:
             rows.append(run_core(X, C0, args.iters))
         if "faiss" in systems:
@@ -230,6 +239,14 @@ def main(argv=None) -> int:
             rows.append(run_sklearn(X, C0, args.iters))
         if "mllib" in systems:
             rows.append(run_mllib(spark, path, X, C0, args.iters))
+
+    if "bigseg-spark" in systems:
+        # The same fit on a quarter of the rows: the driver's growth should not change.
+        quarter = X[: args.n // 4]
+        quarter_path = write_parquet(quarter, Path(tmp.name) / "quarter", args.partitions)
+        C0 = quarter[rng.choice(quarter.shape[0], size=ks[0], replace=False)].copy()
+        rows.append(run_spark(spark, quarter_path, quarter, C0, args.iters,
+                              system="bigseg spark n/4"))
 
     if args.quality_k and spark is not None and "bigseg-spark" in systems:
         rows.extend(run_quality(spark, path, X, args.quality_k, args.seed))
@@ -241,7 +258,7 @@ def main(argv=None) -> int:
 
     summary = targets(rows, ks, args.ann_k)
     print(format_rows(rows, ["system", "k", "iterations", "per_iter_s", "points_per_s",
-                             "gflops", "inertia", "peak_python_worker_mb"]))
+                             "gflops", "inertia", "worker_mb_per_shard_mb"]))
     for name, value in summary.items():
         print(f"{name}: {value}")
     write_results("engine", header, rows, summary)
@@ -276,6 +293,10 @@ def targets(rows: list[dict], ks: list[int], ann_k: int) -> dict:
                 spark_row["inertia"] / sk_row["inertia"] - 1, 6)
         if spark_row:
             out[f"k{k}_worker_peak_over_shard"] = spark_row.get("worker_mb_per_shard_mb")
+    full, quarter = find("bigseg spark", ks[0]), find("bigseg spark n/4", ks[0])
+    if full and quarter:
+        out["driver_growth_mb_n_vs_quarter_n"] = [full["driver_growth_mb"],
+                                                  quarter["driver_growth_mb"]]
     quality = [r for r in rows if r.get("quality_run")]
     if len(quality) == 2:
         out["converged_inertia_rel_diff_vs_sklearn_kmeanspp"] = round(

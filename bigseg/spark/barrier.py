@@ -134,6 +134,16 @@ def _peak_rss_mb() -> np.ndarray:
     return np.array([resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0])
 
 
+def _current_rss_mb() -> float:
+    """This Python worker's resident memory now, in MiB (0 where /proc is missing)."""
+    try:
+        with open("/proc/self/statm") as f:
+            pages = int(f.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 def _maybe_fail_once(spec: TrainSpec, rank: int, world_size: int) -> None:
     marker = spec.fail_once_marker
     if marker and rank == world_size - 1 and not os.path.exists(marker):
@@ -153,12 +163,16 @@ def build_barrier_task(
     """
 
     def barrier_task(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        import faiss  # noqa: F401 - loaded before the baseline: a library cost, not data's
         from pyspark import BarrierTaskContext
 
         from bigseg.kmeans.lloyd import lloyd
         from bigseg.spark.collective import TcpAllreduce
 
         t_start = time.perf_counter()
+        # The worker's memory before it holds any data: peak minus this is what the
+        # shard and the fit cost (the interpreter and its imports are ~250 MiB alone).
+        baseline_mb = _current_rss_mb()
         set_threads(spec.task_cpus)
         # Arrow batches are held until the length is agreed, then turned into the shard.
         held = [b for b in batches if b.num_rows]
@@ -203,7 +217,12 @@ def build_barrier_task(
                 {"rows": np.bincount(result.labels, minlength=spec.k).astype(np.float64)}
             )["rows"]
             shards = comm.gather(
-                {"n": np.array([X.shape[0]], dtype=np.int64), "rss_mb": _peak_rss_mb()}
+                {
+                    "n": np.array([X.shape[0]], dtype=np.int64),
+                    "rss_mb": _peak_rss_mb(),
+                    "base_mb": np.array([baseline_mb]),
+                    "shard_mb": np.array([X.nbytes / 2**20]),
+                }
             )
             rank = comm.rank
         if rank == 0:
@@ -226,6 +245,8 @@ def build_barrier_task(
                     "cluster_sizes": np.rint(rows).astype(np.int64),
                     "shard_rows": shards["n"],
                     "peak_rss_mb": shards["rss_mb"],
+                    "baseline_rss_mb": shards["base_mb"],
+                    "shard_mb": shards["shard_mb"],
                 },
                 meta,
             )
@@ -302,4 +323,6 @@ def train_barrier(
         init_seconds=float(meta["init_seconds"]),
         shard_rows=[int(n) for n in arrays["shard_rows"]],
         worker_peak_mb=[float(m) for m in arrays["peak_rss_mb"]],
+        worker_baseline_mb=[float(m) for m in arrays["baseline_rss_mb"]],
+        shard_mb=[float(m) for m in arrays["shard_mb"]],
     )

@@ -124,6 +124,16 @@ class FaissKMeansSummary:
         return list(self._result.worker_peak_mb)
 
     @property
+    def workerBaselineMemoryMB(self) -> list[float]:
+        """Each training task's Python worker memory before it read any data."""
+        return list(self._result.worker_baseline_mb)
+
+    @property
+    def shardMemoryMB(self) -> list[float]:
+        """Bytes of each training task's float32 shard, in MiB."""
+        return list(self._result.shard_mb)
+
+    @property
     def featuresCol(self) -> str:
         return self._model.getFeaturesCol()
 

@@ -85,6 +85,8 @@ class TrainResult:
     init_seconds: float
     shard_rows: list[int] = field(default_factory=list)
     worker_peak_mb: list[float] = field(default_factory=list)  # per task (barrier mode)
+    worker_baseline_mb: list[float] = field(default_factory=list)  # before the data
+    shard_mb: list[float] = field(default_factory=list)  # bytes of each task's shard
 
 
 # -- executor side ------------------------------------------------------------------------

@@ -75,6 +75,23 @@ class SparkConfig:
 
 
 @dataclass
+class PromotionGatesConfig:
+    """Gates a segment version passes to become ``champion`` (null: gate off).
+
+    Each failed gate is recorded on the version as a tag with its reason.
+    """
+
+    # Adjusted Rand index against the current champion, on the customers in both.
+    min_stability_ari: float | None = None
+    # Every segment holds at least this share of the customers.
+    min_segment_share: float | None = 0.01
+    # No segment holds more than this share of the customers.
+    max_segment_share: float | None = None
+    # Quality metrics of the training run: {metric name: minimum}, e.g. {quality/silhouette: 0.1}.
+    min_metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
 class TrackingConfig:
     """MLflow tracking. A null uri means a local SQLite store under paths.mlflow."""
 
@@ -83,6 +100,18 @@ class TrackingConfig:
     experiment: str = "bigseg"
     registered_model: str = "bigseg-segments"
     artifact_location: str | None = None
+    # Seconds the reachability probe of a tracking server waits before the job fails.
+    timeout_s: float = 10.0
+    # Root of the immutable segment assignment tables; null: paths.segments.
+    segments_path: str | None = None
+    # Segments of a new version whose centroid lies further than this from every
+    # previous centroid (euclidean, in the previous version's feature space) get new
+    # ids; null: every segment is matched while the previous version has one left.
+    match_max_distance: float | None = None
+    # Alias a new version gets, and the alias promotion moves to it.
+    challenger_alias: str = "challenger"
+    champion_alias: str = "champion"
+    promotion: PromotionGatesConfig = field(default_factory=PromotionGatesConfig)
 
 
 @dataclass
@@ -124,8 +153,9 @@ class SyntheticConfig:
     # Spark partitions of the generated tables; null: spark.sparkContext.defaultParallelism.
     # The rows do not depend on it.
     partitions: int | None = None
-    # Share of rows of every table turned into bad rows (each kind of rule violation).
-    dirty_share: float = 0.0
+    # Share of rows of every table turned into bad rows (each kind of rule violation), so
+    # that validation and quarantine run on every synthetic run; 0 gives clean data.
+    dirty_share: float = 0.01
     # Multiplies every segment's transaction and event rates (scales rows per customer).
     activity_scale: float = 1.0
     # Share of customers with psychographic survey scores.
@@ -159,16 +189,72 @@ class SourceConfig:
 
 @dataclass
 class FeaturesConfig:
-    """Per-customer feature building (bigseg.features)."""
+    """Per-customer feature building (bigseg.features.build.build_features).
 
+    Levels (sales channels, categories, event types, one-hot values) that are null are
+    discovered from the data when features are fitted and then recorded in the feature
+    metadata, so applying that metadata to new customers uses the same columns.
+    """
+
+    # Point in time (YYYY-MM-DD, UTC midnight): only rows strictly before it count.
+    # null: today (UTC) at the time of the run.
     as_of: str | None = None
+    # Trailing windows (days before as_of) for counts, revenue and engagement.
     windows_days: list[int] = field(default_factory=lambda: [30, 90, 365])
+    # Trend = last `trend_recent_days` against the `trend_base_days` before them.
+    trend_recent_days: int = 30
+    trend_base_days: int = 90
+    # Category revenue shares for the top N categories by revenue (the rest: "other").
     top_categories: int = 5
-    clv_horizon_days: int = 365
-    scaler: str = "standard"
-    groups: list[str] = field(
-        default_factory=lambda: ["behaviour", "value", "channel", "engagement"]
+    categories: list[str] | None = None
+    channels: list[str] | None = None
+    event_types: list[str] | None = None
+    # One-hot columns keep at most this many values per column (the rest: "other").
+    max_levels: int = 20
+    email_send_event: str = "email_send"
+    email_open_event: str = "email_open"
+    email_click_event: str = "email_click"
+    # Call-centre contacts: events of these types or on these channels.
+    call_event_types: list[str] = field(default_factory=lambda: ["call"])
+    call_channels: list[str] = field(default_factory=lambda: ["call_centre"])
+    # Upper bounds (exclusive) of the age bands; below the first and above the last too.
+    age_bands: list[int] = field(default_factory=lambda: [25, 35, 45, 55, 65])
+    # Education levels from lowest to highest (ordinal 0, 1, ...).
+    education_levels: list[str] = field(
+        default_factory=lambda: ["secondary", "vocational", "bachelor", "master", "doctorate"]
     )
+    rfm_bins: int = 5
+    # Relative error of the approximate quantiles (RFM cut points, medians, robust scaler).
+    quantile_accuracy: int = 10_000
+    clv: bool = True
+    clv_horizon_days: int = 365
+    clv_step_days: int = 30
+    # Discount rate per clv step (e.g. 0.01 per month).
+    clv_discount_rate: float = 0.0
+    # Gamma-Gamma fit groups customers by (x, mean spend rounded to this relative step).
+    clv_spend_precision: float = 1e-3
+    # BG/NBD fit groups customers by (x, t_x, T) with times in bins of this many days,
+    # at the bins' mean times (1 = exact; 7 bounds the tuples for long histories).
+    # Scoring uses exact times.
+    clv_time_step_days: int = 1
+    # standard | robust | none (scaling of numeric features; binary ones stay 0/1).
+    scaler: str = "standard"
+    log1p: bool = True
+    # Feature groups in the `features` vector, and a weight per group (default 1).
+    groups: list[str] = field(
+        default_factory=lambda: [
+            "behaviour", "channel", "engagement", "value",
+            "demographic", "geographic", "psychographic",
+        ]
+    )
+    group_weights: dict[str, float] = field(default_factory=dict)
+    # Divide each group's weight by sqrt(its number of columns), so large groups do not
+    # dominate distances only because they have more columns.
+    balance_groups: bool = False
+    # Project the weighted, scaled vector on this many principal components (null: off).
+    pca_components: int | None = None
+    # Content digests (row count + order-independent hash) of the input tables.
+    digest_inputs: bool = True
 
 
 @dataclass
@@ -189,13 +275,113 @@ class ModelConfig:
 
 
 @dataclass
-class SegmentsConfig:
-    """Rule-based segmentations (bigseg.segments)."""
+class RuleSetConfig:
+    """One rule-based segmentation (bigseg.segments.rules), a file under conf/segments/rules/.
 
+    ``inputs`` maps the names the rules use to columns of the customer table (or SQL
+    expressions over them), so one rule file works whatever the feature table calls its
+    columns. ``segments``: ``[{name, when, action}]`` where ``when`` is a condition tree
+    (see bigseg.segments.conditions). ``kind: grid`` instead crosses ``dimensions``
+    (``[{input, bands, labels}]``), e.g. age band x region.
+    """
+
+    name: str = ""
+    description: str = ""
+    # rules | grid
+    kind: str = "rules"
+    inputs: dict[str, str] = field(default_factory=dict)
+    segments: list[dict[str, Any]] = field(default_factory=list)
+    dimensions: list[dict[str, Any]] = field(default_factory=list)
+    # exclusive: every customer must match exactly one rule; first: the first match wins
+    # (overlaps are then reported, never an error).
+    resolve: str = "exclusive"
+    # Segment for customers no rule matches (null: they are uncovered).
+    otherwise: str | None = None
+    # null: SegmentsConfig.allow_uncovered / allow_overlap.
+    allow_uncovered: bool | None = None
+    allow_overlap: bool | None = None
+    # Output column of the segment name (null: "segment_<name>").
+    output_col: str | None = None
+
+
+@dataclass
+class SweepConfig:
+    """Choosing k (bigseg.evaluation.ksweep): a sweep over k_min..k_max and several seeds."""
+
+    k_min: int = 2
+    k_max: int = 12
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    max_iter: int = 20
+    # Rows whose silhouette is computed (a bounded, hash-chosen sample).
+    silhouette_sample: int = 2000
+    # The recommended k is the one with the best silhouette among those whose mean ARI
+    # between seeds is at least this (smallest k on ties).
+    min_stability: float = 0.8
+
+
+@dataclass
+class BehaviouralConfig:
+    """Behavioural k-means segments on chosen feature columns and group weights."""
+
+    # Named columns per feature group, and a weight per group (default 1). Empty: the
+    # feature table's `features` vector is used as it is.
+    groups: dict[str, list[str]] = field(default_factory=dict)
+    group_weights: dict[str, float] = field(default_factory=dict)
+    features_col: str = "features"
+    # null: the sweep's recommended k.
+    k: int | None = None
+    # Second level: this many micro segments inside each macro segment (null: none).
+    micro_k: int | None = None
+    seed: int = 0
+    max_iter: int = 20
+    # Column of the (macro) segment id in the output.
+    output_col: str = "segment"
+
+
+@dataclass
+class ProfileConfig:
+    """Segment profiles (bigseg.segments.profiles) and their generated names."""
+
+    features: list[str] = field(default_factory=lambda: [
+        "recency_days", "frequency", "monetary", "aov", "tenure_days", "discount_share",
+        "n_sales_channels", "clv_p_alive", "clv_value",
+    ])
+    revenue_col: str | None = "monetary"
+    # Columns reported as the channel mix (mean share per segment).
+    channel_prefix: str = "channel_share_"
+    # Features shown as distinguishing, and the number of words in a generated name.
+    top_n: int = 3
+    name_words: int = 2
+    # A feature lifts a segment "high" at index >= high_index, "low" at <= low_index.
+    high_index: float = 125.0
+    low_index: float = 80.0
+    # Words for names: {feature: {high: "...", low: "..."}}; unknown: "high <feature>".
+    vocabulary: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Names set by hand, by segment id; they win over generated names.
+    names: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class SegmentsConfig:
+    """Segmentations (bigseg.segments): rule sets, behavioural k-means, profiles, actions."""
+
+    # Rule sets to run, by key of ``rulesets``.
     rules: list[str] = field(default_factory=lambda: ["rfm", "value_tier", "lifecycle"])
+    rulesets: dict[str, RuleSetConfig] = field(default_factory=dict)
     allow_uncovered: bool = False
     allow_overlap: bool = False
     min_segment_share: float = 0.01
+    # Rows shown as examples when a rule table leaves customers uncovered or overlapping.
+    examples: int = 5
+    sweep: SweepConfig = field(default_factory=SweepConfig)
+    behavioural: BehaviouralConfig = field(default_factory=BehaviouralConfig)
+    profile: ProfileConfig = field(default_factory=ProfileConfig)
+    # Playbook: [{action, segment | name_contains | trait: {feature: high|low}}], first
+    # match wins; templates may use {name}, {segment}, {top_feature}.
+    playbook: list[dict[str, Any]] = field(default_factory=list)
+    default_action: str = "monitor"
+    # Audience exports: parquet and/or csv.
+    audience_formats: list[str] = field(default_factory=lambda: ["parquet", "csv"])
 
 
 @dataclass

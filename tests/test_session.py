@@ -114,3 +114,17 @@ def test_exported_pyspark_python_is_pinned_for_standalone(monkeypatch):
     monkeypatch.setenv("PYSPARK_PYTHON", "/opt/team/bin/python3")
     conf = session_conf(SparkConfig(master="spark://10.0.0.1:7077"))
     assert conf["spark.pyspark.python"] == "/opt/team/bin/python3"
+
+
+@pytest.mark.parametrize(
+    ("master", "expected"),
+    [("local[2]", "8"), ("local[1]", "4"), ("local[8,3]", "32"), ("spark://h:7077", None)],
+)
+def test_local_masters_get_few_shuffle_partitions(master, expected):
+    conf = session_conf(SparkConfig(master=master))
+    assert conf.get("spark.sql.shuffle.partitions") == expected
+
+
+def test_configured_shuffle_partitions_win():
+    conf = session_conf(SparkConfig(master="local[2]", shuffle_partitions=64))
+    assert conf["spark.sql.shuffle.partitions"] == "64"

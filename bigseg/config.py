@@ -70,8 +70,10 @@ class SparkConfig:
     # Interpreter for executors on local and standalone masters; null pins the
     # driver's own interpreter so executors never pick up a different python3.
     python: str | None = None
-    # Passed through unchanged to SparkSession.builder.config(...).
-    conf: dict[str, str] = field(default_factory=dict)
+    # Passed through to SparkSession.builder.config(...). Keys may be dotted
+    # ("spark.executor.memory": 8g, as in the YAML templates) or nested, which is what a
+    # command-line override makes: +spark.conf.spark.executor.memory=8g.
+    conf: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -65,8 +65,25 @@ def session_conf(cfg: SparkConfig) -> dict[str, str]:
     if python:
         conf["spark.pyspark.python"] = python
         conf["spark.pyspark.driver.python"] = sys.executable
-    conf.update({str(k): str(v) for k, v in cfg.conf.items()})
+    conf.update(flatten_conf(cfg.conf))
     return conf
+
+
+def flatten_conf(tree: dict, prefix: str = "") -> dict[str, str]:
+    """{"spark": {"executor": {"memory": "8g"}}} -> {"spark.executor.memory": "8g"}.
+
+    Booleans become Spark's lower-case "true"/"false".
+    """
+    flat: dict[str, str] = {}
+    for key, value in tree.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, dict):
+            flat.update(flatten_conf(value, name))
+        elif isinstance(value, bool):
+            flat[name] = str(value).lower()
+        else:
+            flat[name] = str(value)
+    return flat
 
 
 def _local_shuffle_partitions(master: str | None) -> int | None:

@@ -128,3 +128,15 @@ def test_local_masters_get_few_shuffle_partitions(master, expected):
 def test_configured_shuffle_partitions_win():
     conf = session_conf(SparkConfig(master="local[2]", shuffle_partitions=64))
     assert conf["spark.sql.shuffle.partitions"] == "64"
+
+
+def test_spark_conf_override_from_the_command_line_reaches_spark():
+    from bigseg.config import compose
+
+    cfg = compose("pipeline", ["+spark.conf.spark.executor.memory=8g",
+                               "+spark.conf.spark.python.worker.faulthandler.enabled=true",
+                               "spark=standalone"])
+    conf = session_conf(cfg.spark)
+    assert conf["spark.executor.memory"] == "8g"
+    assert conf["spark.python.worker.faulthandler.enabled"] == "true"
+    assert conf["spark.executor.cores"] == "1"  # the template's dotted YAML key

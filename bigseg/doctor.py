@@ -13,7 +13,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -217,16 +216,19 @@ def check_executors(spark: SparkSession, cfg: BigsegConfig) -> list[CheckResult]
 
 def check_mlflow(cfg: BigsegConfig) -> CheckResult:
     """Write a run with a param, a metric and an artifact, then read them back."""
-    from bigseg.tracking.store import ensure_experiment, resolve_tracking_uri
+    from bigseg.tracking.store import (
+        TrackingUnreachableError,
+        check_tracking_reachable,
+        ensure_experiment,
+        resolve_tracking_uri,
+    )
 
     uri = resolve_tracking_uri(cfg.tracking, cfg.paths)
-    if uri.startswith(("http://", "https://")):
-        # MLflow's client retries for minutes; one short probe gives the answer at once.
-        try:
-            with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=10) as resp:
-                resp.read()
-        except OSError as exc:
-            return CheckResult("mlflow", False, f"{uri} is not reachable: {exc}")
+    # MLflow's client retries for minutes; one short probe gives the answer at once.
+    try:
+        check_tracking_reachable(uri, timeout_s=10)
+    except TrackingUnreachableError as exc:
+        return CheckResult("mlflow", False, str(exc))
     try:
         import mlflow
 

@@ -1,15 +1,23 @@
-"""Resolve the tracking store from config and create experiments with an absolute
-artifact location (MLflow's default, ./mlruns in the working directory, would scatter
-artifacts wherever a job happened to start)."""
+"""Resolve the tracking store from config, check it is reachable, and create experiments
+with an absolute artifact location (MLflow's default, ./mlruns in the working directory,
+would scatter artifacts wherever a job happened to start)."""
 
 from __future__ import annotations
 
 import logging
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from bigseg.config import PathsConfig, TrackingConfig
 
 log = logging.getLogger(__name__)
+
+REMOTE_SCHEMES = ("http://", "https://")
+
+
+class TrackingUnreachableError(RuntimeError):
+    """The configured tracking server does not answer; raised before any computation."""
 
 
 def resolve_tracking_uri(tracking: TrackingConfig, paths: PathsConfig) -> str:
@@ -19,6 +27,41 @@ def resolve_tracking_uri(tracking: TrackingConfig, paths: PathsConfig) -> str:
     folder = Path(paths.mlflow)
     folder.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{folder / 'mlflow.db'}"
+
+
+def check_tracking_reachable(uri: str, timeout_s: float = 10.0) -> None:
+    """Raise :class:`TrackingUnreachableError` naming ``uri`` when a server does not answer.
+
+    Only http(s) servers are probed (``<uri>/health``); local stores (sqlite:, file:,
+    a path) are created on first use and need no probe. MLflow's own client retries a
+    dead server for minutes, so jobs call this first: one short request gives the answer
+    before any Spark work starts.
+    """
+    if not uri.startswith(REMOTE_SCHEMES):
+        return
+    url = f"{uri.rstrip('/')}/health"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as resp:
+            resp.read()
+    except urllib.error.HTTPError as exc:
+        raise TrackingUnreachableError(
+            f"{uri} is not reachable: GET {url} answered HTTP {exc.code} {exc.reason} "
+            f"(MLflow tracking server health check)"
+        ) from exc
+    except OSError as exc:
+        reason = getattr(exc, "reason", exc)
+        raise TrackingUnreachableError(
+            f"{uri} is not reachable: {reason} (MLflow tracking server health check "
+            f"{url}, {timeout_s:g}s timeout; set tracking.uri to a running server, or "
+            f"null for a local SQLite store)"
+        ) from exc
+
+
+def connect(tracking: TrackingConfig, paths: PathsConfig) -> str:
+    """The tracking URI, checked reachable; call it first thing in a job."""
+    uri = resolve_tracking_uri(tracking, paths)
+    check_tracking_reachable(uri, tracking.timeout_s)
+    return uri
 
 
 def default_artifact_location(tracking: TrackingConfig, paths: PathsConfig) -> str | None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import platform
 import shutil
 import subprocess
@@ -139,6 +140,8 @@ def run(args: argparse.Namespace) -> dict:
             "spark": spark.version,
             "master": spark.sparkContext.master,
             "default_parallelism": spark.sparkContext.defaultParallelism,
+            # Other work on the machine skews every figure: keep the load beside them.
+            "load_average_1m_end": os.getloadavg()[0],
             "customers": customers,
             "synthetic": asdict(synthetic),
             "rows": rows,

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from bigseg.evaluation.stability import adjusted_rand_index
 from bigseg.tracking import names
 
 if TYPE_CHECKING:
@@ -71,30 +72,6 @@ class Migration:
         table["name_before"] = table["segment_before"].map(self.labels_before)
         table["name_after"] = table["segment_after"].map(self.labels_after)
         return table
-
-
-def adjusted_rand_index(counts: np.ndarray) -> float:
-    """Adjusted Rand index of two labelings given their contingency table.
-
-    Same value as ``sklearn.metrics.adjusted_rand_score`` on the labels; 1.0 when both
-    labelings put everyone in one segment (or everyone alone), as sklearn does.
-    """
-    c = np.asarray(counts, dtype=np.float64)
-    n = c.sum()
-
-    def pairs(x):
-        return (x * (x - 1) / 2.0).sum()
-
-    both = pairs(c)
-    rows, cols = pairs(c.sum(axis=1)), pairs(c.sum(axis=0))
-    total = n * (n - 1) / 2.0
-    if total == 0:
-        return 1.0
-    expected = rows * cols / total
-    maximum = (rows + cols) / 2.0
-    if maximum == expected:
-        return 1.0
-    return float((both - expected) / (maximum - expected))
 
 
 def migration_matrix(

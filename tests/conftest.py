@@ -107,6 +107,13 @@ def local_cluster(tmp_path_factory):
 
 
 @pytest.fixture
+def idle_cluster(local_cluster):
+    """The loopback cluster with no session of ours holding its cores (for spark-submit)."""
+    release_cluster_session()
+    return local_cluster
+
+
+@pytest.fixture
 def cluster_spark(local_cluster):
     """A SparkSession whose executors run on the loopback standalone cluster."""
     cfg = SparkConfig(

@@ -24,10 +24,8 @@ def test_workers_registered(local_cluster):
     assert all(w["cores"] == 1 for w in alive)
 
 
-def test_spark_submit_doctor_passes_against_the_cluster(local_cluster, tmp_path):
-    from conftest import release_cluster_session
-
-    release_cluster_session()  # free the cores for the submitted application
+def test_spark_submit_doctor_passes_against_the_cluster(idle_cluster, tmp_path):
+    local_cluster = idle_cluster
     spark_submit = Path(sys.executable).parent / "spark-submit"
     env = dict(os.environ, PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable)
     proc = subprocess.run(

@@ -91,6 +91,20 @@ def before(as_of_day: int) -> Column:
     return F.unix_seconds(F.col("ts")) < F.lit(as_of_day * DAY_S)
 
 
+def _totals(rows, key: str, value: str) -> dict:
+    """Sum ``value`` per non-null ``key`` over collected aggregate rows."""
+    totals: dict = {}
+    for row in rows:
+        if row[key] is not None:
+            totals[row[key]] = totals.get(row[key], 0) + row[value]
+    return totals
+
+
+def _top(totals: dict, n: int) -> list:
+    """The ``n`` largest keys; ties broken by name so columns do not depend on row order."""
+    return sorted(totals, key=lambda level: (-totals[level], level))[:n]
+
+
 def discover_transaction_levels(
     transactions: DataFrame, as_of_day: int, cfg: FeaturesConfig
 ) -> tuple[list, list]:
@@ -108,20 +122,11 @@ def discover_transaction_levels(
         .agg(F.sum("amount").alias("revenue"))
         .collect()
     )
-    by_channel: dict[str, float] = {}
-    by_category: dict[str, float] = {}
-    for row in rows:
-        if row["channel"] is not None:
-            by_channel[row["channel"]] = by_channel.get(row["channel"], 0.0) + row["revenue"]
-        if row["category"] is not None:
-            by_category[row["category"]] = by_category.get(row["category"], 0.0) + row["revenue"]
-    # Ties broken by name so that the columns do not depend on the data's order.
-    channels = sorted(by_channel, key=lambda c: (-by_channel[c], c))[: cfg.max_levels]
+    channels = _top(_totals(rows, "channel", "revenue"), cfg.max_levels)
     if cfg.categories is not None:
         categories = list(cfg.categories)
     else:
-        ranked = sorted(by_category, key=lambda c: (-by_category[c], c))
-        categories = ranked[: cfg.top_categories]
+        categories = _top(_totals(rows, "category", "revenue"), cfg.top_categories)
     return sorted(channels) if cfg.channels is None else list(cfg.channels), categories
 
 
@@ -130,15 +135,8 @@ def discover_event_levels(
 ) -> tuple[list, list]:
     """Event types and channels of the events before as_of (the most frequent, capped)."""
     rows = events.where(before(as_of_day)).groupBy("channel", "event_type").count().collect()
-    types: dict[str, int] = {}
-    channels: dict[str, int] = {}
-    for row in rows:
-        if row["event_type"] is not None:
-            types[row["event_type"]] = types.get(row["event_type"], 0) + row["count"]
-        if row["channel"] is not None:
-            channels[row["channel"]] = channels.get(row["channel"], 0) + row["count"]
-    top_types = sorted(types, key=lambda t: (-types[t], t))[: cfg.max_levels]
-    top_channels = sorted(channels, key=lambda c: (-channels[c], c))[: cfg.max_levels]
+    top_types = _top(_totals(rows, "event_type", "count"), cfg.max_levels)
+    top_channels = _top(_totals(rows, "channel", "count"), cfg.max_levels)
     event_types = list(cfg.event_types) if cfg.event_types is not None else sorted(top_types)
     return event_types, sorted(top_channels)
 

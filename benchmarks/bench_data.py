@@ -1,82 +1,110 @@
 """Throughput of the data layer: synthetic generation and validation, rows per second.
 
-Three timed phases on one SparkSession (local[2] by default):
+Timed phases on one SparkSession (local[2] by default):
 
-1. ``generate``: every contract table computed in full and discarded (Spark's ``noop``
-   sink), so the figure is the generator alone;
-2. ``write``: the same tables generated again and written as Parquet;
-3. ``validate``: ``load_sources`` over those Parquet files (kind ``files``): read,
-   validate every rule, write the quarantine and the report.
+1. ``generate + write``: every contract table generated and written as Parquet under
+   ``--workdir`` (a temp folder by default, deleted afterwards): the generator's figure;
+2. ``generate (noop)`` (only with ``--noop``): the same tables generated again and
+   discarded (Spark's ``noop`` sink), the generator without the Parquet writer;
+3. ``read + validate + quarantine``: ``load_sources`` over those Parquet files (kind
+   ``files``): read, check every rule, write the quarantine tables and the report.
 
-Rows are the rows of the five contract tables (generated with the configured
-``dirty_share``, so validation quarantines rows on every run). Results go to
-``benchmarks/results/bench_data-<timestamp>.json``.
+Rows are the rows of the five contract tables, generated with ``dirty_share`` bad rows
+so that validation quarantines rows on every run. The machine may be shared: each phase
+also records the CPU seconds of Spark's JVM (work done, much less sensitive to other
+load than wall time) and the load average. Results: ``benchmarks/results/bench_data-*``
+(JSON + CSV, via benchmarks.common).
 
-    python benchmarks/bench_data.py --customers 1000000
-    python benchmarks/bench_data.py --quick
+    python -m benchmarks.bench_data --customers 1000000 --activity-scale 0.5
+    python -m benchmarks.bench_data --quick
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
-import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, replace
-from datetime import datetime, timezone
+from dataclasses import asdict
 from pathlib import Path
 
-log = logging.getLogger("bench_data")
+import psutil
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from benchmarks.common import MemorySampler, format_rows, run_header, write_results
+
+log = logging.getLogger("bigseg.benchmarks.data")
+
 QUICK_CUSTOMERS = 20_000
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=1_000_000, help="customers to generate")
-    parser.add_argument(
-        "--quick", action="store_true", help=f"{QUICK_CUSTOMERS:,} customers, for a smoke run"
-    )
-    parser.add_argument("--master", default="local[2]", help="Spark master (default local[2])")
-    parser.add_argument("--driver-memory", default="4g")
-    parser.add_argument(
-        "--partitions", type=int, default=None, help="generator partitions (default: cores)"
-    )
-    parser.add_argument("--dirty-share", type=float, default=None, help="default: the config's")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"{QUICK_CUSTOMERS:,} customers: checks that the benchmark runs")
+    parser.add_argument("--activity-scale", type=float, default=1.0,
+                        help="SyntheticConfig.activity_scale: transactions and events per customer")
+    parser.add_argument("--dirty-share", type=float, default=0.01)
+    parser.add_argument("--partitions", type=int, default=2, help="local[N]")
+    parser.add_argument("--driver-memory", default="8g")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument(
-        "--workdir", default=None, help="where the Parquet goes (default: a temp dir)"
-    )
-    parser.add_argument("--output", default=str(RESULTS), help="folder of the JSON results")
-    return parser.parse_args(argv)
+    parser.add_argument("--noop", action="store_true",
+                        help="also time generation alone (noop sink): generates twice")
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="where the Parquet goes (default: a temp folder, deleted after)")
+    parser.add_argument("--keep-data", action="store_true",
+                        help="keep the generated Parquet (only with --workdir)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.customers = QUICK_CUSTOMERS
+    if args.keep_data and args.workdir is None:
+        parser.error("--keep-data needs --workdir")
+    return args
 
 
-def _git_hash() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
-        )
-        return out.stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
+class _JvmCpu:
+    """CPU seconds (user + system) of the JVMs this process started."""
+
+    def __init__(self) -> None:
+        self._me = psutil.Process()
+
+    def seconds(self) -> float:
+        total = 0.0
+        for child in self._me.children(recursive=True):
+            try:
+                if child.name() == "java":
+                    times = child.cpu_times()
+                    total += times.user + times.system
+            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                continue
+        return total
 
 
-def _timed(label: str, fn):
-    start = time.perf_counter()
-    result = fn()
-    seconds = time.perf_counter() - start
-    log.info("%s: %.1f s", label, seconds)
-    return result, seconds
+def timed(phase: str, fn, cpu: _JvmCpu) -> tuple[object, dict]:
+    """Run ``fn`` once; its wall and JVM CPU seconds, peak memory and the load around it."""
+    load_before = os.getloadavg()[0]
+    cpu_before = cpu.seconds()
+    with MemorySampler(interval_s=0.5) as memory:
+        start = time.perf_counter()
+        result = fn()
+        seconds = time.perf_counter() - start
+    jvm_cpu = cpu.seconds() - cpu_before
+    row = {"phase": phase, "seconds": round(seconds, 2), "jvm_cpu_s": round(jvm_cpu, 1),
+           "load_1m_before": round(load_before, 2), "load_1m_after": round(os.getloadavg()[0], 2),
+           **memory.as_dict()}
+    log.info("%s: %.1f s wall, %.1f s JVM CPU", phase, seconds, jvm_cpu)
+    return result, row
 
 
-def run(args: argparse.Namespace) -> dict:
+def _throughput(rows: int, seconds: float, jvm_cpu: float) -> dict:
+    return {"rows": rows, "rows_per_s": round(rows / seconds, 1),
+            "rows_per_jvm_cpu_s": round(rows / jvm_cpu, 1) if jvm_cpu > 0 else None}
+
+
+def run(args: argparse.Namespace) -> tuple[list[dict], dict]:
     from bigseg.config import (
         PathsConfig,
         SourceConfig,
@@ -89,94 +117,80 @@ def run(args: argparse.Namespace) -> dict:
     from bigseg.io.contracts import TABLE_ORDER
     from bigseg.session import get_spark
 
-    customers = QUICK_CUSTOMERS if args.quick else args.customers
-    synthetic = SyntheticConfig(n_customers=customers, seed=args.seed, partitions=args.partitions)
-    if args.dirty_share is not None:
-        synthetic = replace(synthetic, dirty_share=args.dirty_share)
-    spark = get_spark(
-        SparkConfig(
-            master=args.master,
-            app_name="bench_data",
-            show_progress=False,
-            log_level="ERROR",
-            conf={"spark.ui.enabled": "false", "spark.driver.memory": args.driver_memory},
-        )
-    )
-    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="bench_data-"))
+    synthetic = SyntheticConfig(n_customers=args.customers, seed=args.seed,
+                                activity_scale=args.activity_scale, dirty_share=args.dirty_share)
+    spark = get_spark(SparkConfig(
+        master=f"local[{args.partitions}]", driver_memory=args.driver_memory,
+        show_progress=False, log_level="ERROR", conf={"spark.ui.enabled": "false"},
+    ))
+    cpu = _JvmCpu()
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench_data-", dir="/tmp"))
+    data = workdir / "data"
+    rows: list[dict] = []
     try:
         tables = {n: df for n, df in generate(spark, synthetic).items() if n in TABLE_ORDER}
+
+        def write() -> None:
+            for name, df in tables.items():
+                df.write.mode("overwrite").parquet(str(data / name))
 
         def noop() -> None:
             for df in tables.values():
                 df.write.format("noop").mode("overwrite").save()
 
-        def write() -> None:
-            for name, df in tables.items():
-                df.write.mode("overwrite").parquet(str(workdir / "data" / name))
-
-        _, t_generate = _timed("generate (noop sink)", noop)
-        _, t_write = _timed("generate + write Parquet", write)
+        _, row = timed("generate + write parquet", write, cpu)
+        rows.append(row)
+        if args.noop:
+            _, row = timed("generate (noop)", noop, cpu)
+            rows.append(row)
         source = SourceConfig(
-            kind="files",
-            max_quarantine_share=1.0,
-            **{n: TableSourceConfig(path=str(workdir / "data" / n)) for n in TABLE_ORDER},
+            kind="files", max_quarantine_share=1.0,
+            **{n: TableSourceConfig(path=str(data / n)) for n in TABLE_ORDER},
         )
-        paths = PathsConfig(
-            root=str(workdir),
-            quarantine=str(workdir / "quarantine"),
-            reports=str(workdir / "reports"),
-        )
-        loaded, t_validate = _timed(
-            "read + validate + write quarantine", lambda: load_sources(spark, source, paths)
-        )
+        paths = PathsConfig(root=str(workdir), quarantine=str(workdir / "quarantine"),
+                            reports=str(workdir / "reports"))
+        loaded, row = timed("read + validate + quarantine",
+                            lambda: load_sources(spark, source, paths), cpu)
+        rows.append(row)
         report = loaded.report.to_dict()
-        rows = {n: r["rows_in"] for n, r in report.items()}
-        total = sum(rows.values())
-        result = {
-            "benchmark": "bench_data",
-            "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "git": _git_hash(),
-            "python": platform.python_version(),
-            "spark": spark.version,
-            "master": spark.sparkContext.master,
-            "default_parallelism": spark.sparkContext.defaultParallelism,
-            # Other work on the machine skews every figure: keep the load beside them.
-            "load_average_1m_end": os.getloadavg()[0],
-            "customers": customers,
+        per_table = {n: r["rows_in"] for n, r in report.items()}
+        total = sum(per_table.values())
+        for row in rows:  # row counts are known once validation has counted them
+            row.update(_throughput(total, row["seconds"], row["jvm_cpu_s"]))
+        summary = {
+            "customers": args.customers,
             "synthetic": asdict(synthetic),
-            "rows": rows,
+            "master": spark.sparkContext.master,
+            "shuffle_partitions": spark.conf.get("spark.sql.shuffle.partitions"),
+            "rows_per_table": per_table,
             "rows_total": total,
-            "events_plus_transactions": rows.get("events", 0) + rows.get("transactions", 0),
+            "events_plus_transactions": per_table.get("events", 0)
+            + per_table.get("transactions", 0),
             "rows_quarantined": {n: r["rows_quarantined"] for n, r in report.items()},
-            "seconds": {"generate": t_generate, "generate_write": t_write, "validate": t_validate},
-            "rows_per_s": {
-                "generate": total / t_generate,
-                "generate_write": total / t_write,
-                "validate": total / t_validate,
-            },
+            "quarantined_by_reason": {n: r["by_reason"] for n, r in report.items()},
+            "rows_per_s": {row["phase"]: row["rows_per_s"] for row in rows},
         }
         loaded.unpersist()
-        return result
+        return rows, summary
     finally:
-        if not args.workdir:
-            shutil.rmtree(workdir, ignore_errors=True)
+        if not args.keep_data:
+            shutil.rmtree(data, ignore_errors=True)
+            shutil.rmtree(workdir / "quarantine", ignore_errors=True)
+            if args.workdir is None:
+                shutil.rmtree(workdir, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     args = parse_args(argv)
-    result = run(args)
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    path = out / f"bench_data-{result['customers']}-{stamp}.json"
-    path.write_text(json.dumps(result, indent=2, sort_keys=True))
-    rps = result["rows_per_s"]
-    print(
-        f"{result['customers']:,} customers, {result['rows_total']:,} rows: generate "
-        f"{rps['generate']:,.0f} rows/s, generate+write {rps['generate_write']:,.0f} rows/s, "
-        f"validate {rps['validate']:,.0f} rows/s -> {path}"
-    )
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    header = {**run_header(), "args": {k: str(v) for k, v in vars(args).items()}}
+    rows, summary = run(args)
+    log.info("\n%s", format_rows(rows, ["phase", "rows", "seconds", "rows_per_s", "jvm_cpu_s",
+                                        "rows_per_jvm_cpu_s", "load_1m_after", "peak_jvm_mb"]))
+    log.info("%s customers, %s rows (%s events + transactions)", f"{summary['customers']:,}",
+             f"{summary['rows_total']:,}", f"{summary['events_plus_transactions']:,}")
+    write_results("bench_data-quick" if args.quick else "bench_data", header, rows, summary)
     return 0
 
 

@@ -113,6 +113,9 @@ class TrackingConfig:
     # Alias a new version gets, and the alias promotion moves to it.
     challenger_alias: str = "challenger"
     champion_alias: str = "champion"
+    # Move champion to a new version when the promotion gates pass (false: only record
+    # the gates' verdict; promote later by hand).
+    promote: bool = True
     promotion: PromotionGatesConfig = field(default_factory=PromotionGatesConfig)
 
 
@@ -165,6 +168,12 @@ class SyntheticConfig:
     n_campaigns: int = 2
     # Share of each campaign's population that is treated (the rest is the control group).
     treated_share: float = 0.5
+    # Marketing emails sent per customer and year while the customer is active (the
+    # denominator of open rates; events of type email_send); 0: none.
+    email_sends_per_year: float = 24.0
+    # Planted drift: customers moving between planted segments (PlantedMigrationConfig,
+    # defined with the effects configs below); empty: no drift.
+    migrations: list[PlantedMigrationConfig] = field(default_factory=list)
 
 
 @dataclass
@@ -263,7 +272,8 @@ class FeaturesConfig:
 class ModelConfig:
     """The k-means segment model (bigseg.kmeans / bigseg.spark)."""
 
-    k: int = 8
+    # null: the k sweep (segments.sweep) recommends k.
+    k: int | None = 8
     max_iter: int = 20
     tol: float = 1e-4
     seed: int = 42
@@ -387,6 +397,31 @@ class SegmentsConfig:
 
 
 @dataclass
+class InputsConfig:
+    """What a job reads that an earlier job wrote (bigseg.tasks)."""
+
+    # A features table written by build_features (a folder with _feature_metadata.json);
+    # null: the newest under paths.features.
+    features: str | None = None
+    # The segment version that assign and profile use: a version number or an alias.
+    version: str = "champion"
+
+
+@dataclass
+class CompareConfig:
+    """What the compare job puts side by side (bigseg.tracking.compare)."""
+
+    # MLflow run ids; empty: none.
+    runs: list[str] = field(default_factory=list)
+    # Segment versions (numbers or aliases) of tracking.registered_model; with neither
+    # runs nor versions: the newest `last` committed versions and the runs that made them.
+    versions: list[str] = field(default_factory=list)
+    last: int = 2
+    # Where the tables and heatmaps go; null: paths.reports/compare/<timestamp>.
+    out: str | None = None
+
+
+@dataclass
 class DoctorConfig:
     """Knobs of `bigseg doctor`."""
 
@@ -396,6 +431,79 @@ class DoctorConfig:
     probe_tasks: int | None = None
     # The probe waits this long for executors before it reports a failure.
     timeout_s: int = 120
+
+
+# ---- effects and dynamic segmentation (issue #9) ------------------------------------------
+
+
+@dataclass
+class PlantedMigrationConfig:
+    """A planted move between two segments of the synthetic generator (by profile name)."""
+
+    from_segment: str = ""
+    to_segment: str = ""
+    # Share of the from_segment's customers that move.
+    rate: float = 0.0
+    # The day they move (YYYY-MM-DD); null: spread uniformly over the data period.
+    at: str | None = None
+
+
+@dataclass
+class EffectsConfig:
+    """Campaign effect evaluation per segment (bigseg.effects.lift)."""
+
+    # Where the customers' segments come from: version (a segment version of
+    # tracking.registered_model), path (a table with customer_id and segment_col), or
+    # ground_truth (the synthetic generator's planted segments).
+    segments_from: str = "version"
+    # Version number or alias, for segments_from=version.
+    version: str = "champion"
+    segments_path: str | None = None
+    segment_col: str = "segment_id"
+    # Column with the segments' names (null: the ids are the names).
+    name_col: str | None = "segment_name"
+    # Campaign ids to evaluate; empty: every campaign in the outcomes.
+    campaigns: list[str] = field(default_factory=list)
+    # Significance level: intervals are at 1 - alpha, lifts flagged when the interval of
+    # the difference excludes 0.
+    alpha: float = 0.05
+    # Fewer treated or control customers than this: the segment is "insufficient".
+    min_per_arm: int = 100
+    # Cost of contacting one treated customer (ROI = (incremental revenue - cost) / cost).
+    cost_per_contact: float = 0.0
+    # Poisson bootstrap of revenue per customer (replicates; seed makes it reproducible).
+    bootstrap_replicates: int = 200
+    bootstrap_seed: int = 0
+    # Where the table and plot go; null: paths.reports/effects/<run id or time>.
+    out: str | None = None
+
+
+@dataclass
+class DynamicConfig:
+    """Segmentation as of a series of dates (bigseg.effects.dynamic)."""
+
+    # The dates (YYYY-MM-DD); empty: from start to end every every_days days.
+    dates: list[str] = field(default_factory=list)
+    start: str | None = None
+    end: str | None = None
+    every_days: int | None = None
+    # Registered model holding the versions (kept apart from the production segments).
+    registered_model: str = "bigseg-segments-dynamic"
+    # false: the features are fitted at the first date and applied as they are later
+    # (one feature space: centroids comparable, warm start meaningful).
+    refit_features: bool = False
+    # Start each date's k-means from the previous date's centroids.
+    warm_start: bool = True
+    # Feature column of customer lifetime value attached to migration paths.
+    clv_col: str = "clv_value"
+    # A segment grows (shrinks) when its size changes by more than this share.
+    growth_threshold: float = 0.1
+    # Where tables and plots go; null: paths.reports/dynamic/<run id or time>.
+    out: str | None = None
+
+
+ConfigStore.instance().store(group="effects", name="base_effects", node=EffectsConfig)
+ConfigStore.instance().store(group="dynamic", name="base_dynamic", node=DynamicConfig)
 
 
 @dataclass
@@ -411,6 +519,10 @@ class BigsegConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     segments: SegmentsConfig = field(default_factory=SegmentsConfig)
     doctor: DoctorConfig = field(default_factory=DoctorConfig)
+    inputs: InputsConfig = field(default_factory=InputsConfig)
+    compare: CompareConfig = field(default_factory=CompareConfig)
+    effects: EffectsConfig = field(default_factory=EffectsConfig)
+    dynamic: DynamicConfig = field(default_factory=DynamicConfig)
 
 
 GROUP_SCHEMAS: dict[str, type] = {

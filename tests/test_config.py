@@ -17,7 +17,9 @@ from bigseg.config import (
 )
 
 CONF = Path(__file__).resolve().parents[1] / "bigseg" / "conf"
-JOBS = sorted(p.stem for p in CONF.glob("*.yaml"))
+JOB_FILES = Path(__file__).resolve().parents[1] / "jobs"
+# Root configs of jobs (common.yaml is what they share, not a job).
+JOBS = sorted(p.stem for p in CONF.glob("*.yaml") if p.stem != "common")
 OPTIONS = sorted(
     (group, p.stem) for group in GROUP_SCHEMAS for p in (CONF / group).glob("*.yaml")
 )
@@ -25,6 +27,10 @@ OPTIONS = sorted(
 
 def test_repo_conf_is_the_package_conf():
     assert (CONF.parents[1] / "conf").resolve() == CONF
+
+
+def test_every_job_file_has_its_root_config_and_back():
+    assert sorted(p.stem for p in JOB_FILES.glob("*.py")) == JOBS
 
 
 @pytest.mark.parametrize("job", JOBS)

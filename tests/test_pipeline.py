@@ -9,7 +9,7 @@ from bigseg.tasks.pipeline import run_pipeline
 
 
 @pytest.mark.slow
-def test_pipeline_segments_generated_customers_and_tracks_the_run(spark, tmp_path, tracking_uri):
+def test_pipeline_publishes_a_tracked_segment_version(spark, tmp_path, tracking_uri):
     import mlflow
 
     cfg = compose("pipeline", [
@@ -18,26 +18,41 @@ def test_pipeline_segments_generated_customers_and_tracks_the_run(spark, tmp_pat
         "features.as_of=2026-01-01",
     ])
     result = run_pipeline(cfg, spark)
+    version = result.train.version
 
     assignments = spark.read.parquet(result.assignments_path)
-    assert assignments.count() == result.n_customers
-    assert assignments.select("customer_id").distinct().count() == result.n_customers
-    assert sorted(r.segment_id for r in assignments.select("segment_id").distinct().collect()) \
-        == list(range(6))
-    assert sum(result.cluster_sizes) == result.n_customers
+    n = result.train.n_customers
+    assert assignments.count() == n == version.rows
+    assert assignments.select("customer_id").distinct().count() == n
+    # The first version's ids are 0..k-1, every segment named, sizes add up.
+    assert sorted(version.sizes) == list(range(6))
+    assert sum(version.sizes.values()) == n
+    assert assignments.filter("segment_name is null").count() == 0
+    # Names come from the profiles (vocabulary words), not placeholders.
+    names = {r.segment_name for r in assignments.select("segment_name").distinct().collect()}
+    assert len(names) == 6 and not any(n.startswith("segment ") for n in names), names
     # Every customer that passed validation is segmented, none twice.
-    assert result.metrics["customers.rows_used"] == result.n_customers
-    assert result.metrics["customers.rows_in"] == (
-        result.metrics["customers.rows_used"] + result.metrics["customers.rows_quarantined"])
+    assert result.features.counts["customers"]["rows_used"] == n
     # The planted segments are found again (6 planted, k=6).
     assert result.metrics["ari_vs_planted"] > 0.5
 
     client = mlflow.MlflowClient(tracking_uri)
     run = client.get_run(result.run_id)
     assert run.data.params["model.k"] == "6"
-    assert run.data.metrics["customers"] == result.n_customers
-    objective = [m.value for m in client.get_metric_history(result.run_id, "kmeans.objective")]
-    assert len(objective) == run.data.metrics["iterations"]
+    assert run.data.tags["bigseg.job"] == "pipeline"
+    assert run.data.metrics["features/customers"] == n
+    assert run.data.metrics["quarantine/customers.rows_in"] == (
+        run.data.metrics["quarantine/customers.rows_used"]
+        + run.data.metrics["quarantine/customers.rows_quarantined"])
+    objective = [m.value for m in client.get_metric_history(result.run_id, "iter/objective")]
+    assert len(objective) == run.data.metrics["kmeans/iterations"]
     assert objective[-1] <= objective[0]
     artifacts = {a.path for a in client.list_artifacts(result.run_id)}
-    assert {"features", "model", "data", "segments"} <= artifacts
+    assert {"features", "segments", "report", "config.yaml"} <= artifacts
+    # Registered, committed, promoted by the default gates.
+    assert set(version.aliases) >= {"challenger"}
+    assert result.train.promotion is not None and result.train.promotion.passed
+    champion = client.get_model_version_by_alias(cfg.tracking.registered_model, "champion")
+    assert str(champion.version) == version.version
+    assert (result.train.out_dir / "report.html").is_file()
+    assert (result.train.out_dir / "audiences").is_dir()

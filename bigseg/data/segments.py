@@ -16,7 +16,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 CHANNELS = ("store", "web", "app")
-EVENT_TYPES = ("view", "search", "add_to_cart", "login", "call", "email_open", "email_click")
+# Event types a customer's own activity draws from (SegmentProfile.event_weights, in this
+# order), then the retailer's email sends (generated at SyntheticConfig.email_sends_per_year,
+# not drawn): EVENT_TYPES is every type the generated events table holds.
+ACTIVITY_EVENT_TYPES = (
+    "view", "search", "add_to_cart", "login", "call", "email_open", "email_click",
+)
+EMAIL_SEND = "email_send"
+EVENT_TYPES = (*ACTIVITY_EVENT_TYPES, EMAIL_SEND)
 CATEGORIES = ("grocery", "fashion", "electronics", "home", "beauty", "sports", "books", "toys")
 EDUCATION = ("secondary", "vocational", "bachelor", "master", "doctorate")
 
@@ -39,6 +46,7 @@ class SegmentProfile:
     # Probability of using each of CHANNELS; a customer with none gets one at random.
     channel_prob: tuple[float, float, float]
     events_per_year: float
+    # Weights of ACTIVITY_EVENT_TYPES.
     event_weights: tuple[float, ...]
     category_weights: tuple[float, ...]
     return_share: float
@@ -46,7 +54,9 @@ class SegmentProfile:
     income: float
     # Survey score means: price sensitivity, brand loyalty, eco consciousness, tech affinity.
     survey: tuple[float, float, float, float]
-    # Campaign conversion without and with treatment (per campaign, cycled).
+    # Campaign conversion without treatment, and the uplift treatment adds (per campaign,
+    # cycled). Some (segment, campaign) pairs have no planted effect (uplift 0.0, listed in
+    # ZERO_UPLIFT), so that "not flagged significant" can be tested.
     base_conversion: float
     uplift: tuple[float, ...]
 
@@ -188,6 +198,10 @@ SEGMENTS: tuple[SegmentProfile, ...] = (
 )
 
 SEGMENT_NAMES: tuple[str, ...] = tuple(s.name for s in SEGMENTS)
+# (segment, campaign index) pairs whose planted uplift is exactly 0: no effect to find.
+ZERO_UPLIFT: tuple[tuple[str, int], ...] = tuple(
+    (s.name, c) for s in SEGMENTS for c, up in enumerate(s.uplift) if up == 0.0
+)
 
 
 def planted(n_segments: int) -> tuple[SegmentProfile, ...]:
@@ -195,3 +209,11 @@ def planted(n_segments: int) -> tuple[SegmentProfile, ...]:
     if not 1 <= n_segments <= len(SEGMENTS):
         raise ValueError(f"n_segments={n_segments} should be within [1, {len(SEGMENTS)}]")
     return SEGMENTS[:n_segments]
+
+
+def segment_index(name: str, n_segments: int) -> int:
+    """Position of the planted segment ``name`` among the first ``n_segments``."""
+    names = SEGMENT_NAMES[:n_segments]
+    if name not in names:
+        raise ValueError(f"segment {name!r} is not a planted segment; expected one of {list(names)}")
+    return names.index(name)

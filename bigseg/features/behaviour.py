@@ -442,6 +442,29 @@ def aggregate_events(
     return attached.groupBy("customer_id").agg(*aggs)
 
 
+def email_rate_features(cfg: FeaturesConfig, levels: ActivityLevels) -> list[FeatureDef]:
+    """Email open and click rates, per email sent when the data has send events.
+
+    With sends among the fitted event types (``cfg.email_send_event`` in
+    ``levels.event_types``, so the choice is recorded with the levels): opens / sends and
+    clicks / sends, missing (imputed 0, flagged ``no_email_sent``) for a customer never
+    sent an email. Without sends no open rate can be formed: clicks / opens
+    (click-to-open rate), flagged ``no_email_open``.
+    """
+    opened, clicked = _count0("ev_email_opened"), _count0("ev_email_clicked")
+    if cfg.email_send_event in levels.event_types:
+        sent = _count0("ev_email_sent")
+        return [
+            FeatureDef("email_open_rate", "engagement", ratio(opened, sent), impute="zero",
+                       indicator="no_email_sent", doc="Emails opened per email sent."),
+            FeatureDef("email_click_rate", "engagement", ratio(clicked, sent), impute="zero",
+                       indicator="no_email_sent", doc="Email clicks per email sent."),
+        ]
+    return [FeatureDef("email_click_rate", "engagement", ratio(clicked, opened), impute="zero",
+                       indicator="no_email_open",
+                       doc="Email clicks per email opened (click-to-open rate; no send events).")]
+
+
 def event_features(as_of_day: int, cfg: FeaturesConfig, levels: ActivityLevels) -> list[FeatureDef]:
     """The engagement features derived from ``aggregate_events``."""
     total = _count0("ev_count")
@@ -452,16 +475,8 @@ def event_features(as_of_day: int, cfg: FeaturesConfig, levels: ActivityLevels) 
                    doc="Days since the last event."),
         FeatureDef("call_contacts", "engagement", _count0("ev_calls"), log1p=True,
                    doc="Call-centre contacts (call events or events on a call channel)."),
-        FeatureDef("email_click_rate", "engagement",
-                   ratio(_count0("ev_email_clicked"), _count0("ev_email_opened")),
-                   impute="zero", indicator="no_email_open",
-                   doc="Email clicks per email opened (click-to-open rate)."),
+        *email_rate_features(cfg, levels),
     ]
-    if cfg.email_send_event in levels.event_types:
-        feats.append(FeatureDef("email_open_rate", "engagement",
-                                ratio(_count0("ev_email_opened"), _count0("ev_email_sent")),
-                                impute="zero", indicator="no_email_sent",
-                                doc="Emails opened per email sent."))
     for w in cfg.windows_days:
         feats += [
             FeatureDef(f"events_{w}d", "engagement", _count0(f"ev_count_{w}d"), log1p=True,

@@ -265,7 +265,7 @@ def build_features(
             clv_model = clv_spark.CLVModel.from_dict(metadata.clv)
         if clv_model is not None:
             raw = raw.withColumn("_clv", clv_spark.score_column(clv_model, cfg))
-            defs_b += _clv_defs(with_value=clv_model.gamma_gamma is not None)
+            defs_b += _clv_defs(clv_model.spend_model)
     raw = raw.select("*", *[d.expr.alias(d.name) for d in defs_b])
     defs = defs_a + defs_b
 
@@ -390,7 +390,7 @@ def _first_stage_defs(present, as_of_day: int, cfg: FeaturesConfig, activity: Ac
     return defs
 
 
-def _clv_defs(with_value: bool) -> list[FeatureDef]:
+def _clv_defs(spend_model: str) -> list[FeatureDef]:
     clv = F.col("_clv")
     defs = [
         FeatureDef("clv_p_alive", "value", clv["p_alive"], impute="zero",
@@ -399,11 +399,13 @@ def _clv_defs(with_value: bool) -> list[FeatureDef]:
                    impute="zero", indicator="no_purchase",
                    doc="Expected purchase days over the CLV horizon (BG/NBD)."),
     ]
-    if with_value:
+    spend = {"gamma_gamma": "Gamma-Gamma",
+             "customer_mean_spend": "the customer's mean repeat spend (degenerate Gamma-Gamma)"}
+    if spend_model in spend:
         defs.append(FeatureDef(
             "clv_value", "value", clv["value"], log1p=True, impute="zero",
             indicator="no_purchase",
-            doc="Predicted (discounted) value over the horizon: BG/NBD x Gamma-Gamma."))
+            doc=f"Predicted (discounted) value over the horizon: BG/NBD x {spend[spend_model]}."))
     return defs
 
 

@@ -21,6 +21,8 @@ Gamma-Gamma model of monetary value".
 from __future__ import annotations
 
 import logging
+import math
+import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -32,6 +34,10 @@ log = logging.getLogger(__name__)
 
 class ConvergenceError(RuntimeError):
     """The likelihood optimiser did not converge."""
+
+
+class DegenerateFitWarning(UserWarning):
+    """A legal fit at the edge of the model (e.g. Gamma-Gamma p -> inf); a fallback is used."""
 
 
 @dataclass(frozen=True)
@@ -49,17 +55,45 @@ class BGNBDParams:
         return asdict(self)
 
 
+# How expected spend is scored (GammaGammaParams.spend_model).
+GAMMA_GAMMA = "gamma_gamma"
+# The fit is degenerate (see fit_gamma_gamma): a customer's expected spend is their own
+# mean repeat spend, the population mean for customers without repeat purchases.
+CUSTOMER_MEAN_SPEND = "customer_mean_spend"
+SPEND_MODELS = (GAMMA_GAMMA, CUSTOMER_MEAN_SPEND)
+# Upper bound of the Gamma-Gamma shape p: p = 1e4 means spend varies by 1% (1/sqrt(p))
+# around a customer's mean, already indistinguishable from constant spend. A fit that
+# ends at the bound is the degenerate limit p -> inf.
+GG_MAX_P = 1e4
+
+
 @dataclass(frozen=True)
 class GammaGammaParams:
-    """Fitted Gamma-Gamma spend parameters (p, q, v)."""
+    """Fitted Gamma-Gamma spend parameters (p, q, v) and how spend is scored from them.
+
+    ``spend_model`` is ``gamma_gamma`` (the fitted model) or ``customer_mean_spend`` (the
+    fit was degenerate: each customer's own mean spend, ``population_mean`` for customers
+    without repeat purchases). ``population_mean`` is the mean spend per purchase of a
+    new customer: p v / (q - 1) for the model, the weighted mean repeat spend otherwise.
+    """
 
     p: float
     q: float
     v: float
     log_likelihood: float
     n_customers: float
+    spend_model: str = GAMMA_GAMMA
+    population_mean: float | None = None
 
-    def to_dict(self) -> dict[str, float]:
+    def __post_init__(self) -> None:
+        if self.spend_model not in SPEND_MODELS:
+            raise ValueError(
+                f"spend_model={self.spend_model!r} should be one of {list(SPEND_MODELS)}"
+            )
+        if self.spend_model == CUSTOMER_MEAN_SPEND and self.population_mean is None:
+            raise ValueError("spend_model='customer_mean_spend' needs a population_mean")
+
+    def to_dict(self) -> dict[str, float | str | None]:
         return asdict(self)
 
 
@@ -130,6 +164,18 @@ def _minimise(nll, n_params: int, what: str) -> np.ndarray:
     return np.exp(result.x)
 
 
+def _minimise_from(nll, starts: list[np.ndarray], bounds: list[tuple[float, float]]):
+    """The best finite L-BFGS-B result over several starts within bounds (None if none)."""
+    best = None
+    for start in starts:
+        # A tight ftol: on a flat ridge the default stops long before the best point.
+        result = minimize(nll, start, method="L-BFGS-B", bounds=bounds,
+                          options={"maxiter": 2000, "gtol": 1e-8, "ftol": 1e-13})
+        if np.isfinite(result.fun) and (best is None or result.fun < best.fun):
+            best = result
+    return best
+
+
 def fit_bgnbd(frequency, recency, T, weights=None) -> BGNBDParams:
     """Maximum-likelihood BG/NBD fit.
 
@@ -166,7 +212,10 @@ def fit_gamma_gamma(frequency, monetary, weights=None) -> GammaGammaParams:
     """Maximum-likelihood Gamma-Gamma fit on customers with repeat purchases.
 
     Customers with frequency 0 carry no spend information and are ignored; monetary
-    values must be > 0 for the others.
+    values must be > 0 for the others. A degenerate but legal fit (p not distinguishable
+    from its bound ``GG_MAX_P`` by a likelihood-ratio test: spend nearly constant within
+    customers; q <= 1: no finite population mean; no finite likelihood from any start) warns with DegenerateFitWarning and returns
+    ``spend_model="customer_mean_spend"``, which still scores spend (see expected_spend).
     """
     x = _as_float("frequency", frequency)
     m = _as_float("monetary", monetary)
@@ -187,16 +236,67 @@ def fit_gamma_gamma(frequency, monetary, weights=None) -> GammaGammaParams:
     if w.sum() <= 0:
         raise ValueError("no customer has a repeat purchase: Gamma-Gamma cannot be fitted")
     total = w.sum()
+    mean_spend = float((w * m).sum() / total)
 
-    def nll(log_params):
-        return -(w * gamma_gamma_log_likelihood(np.exp(log_params), x, m)).sum() / total
+    # Optimised over (log p, log q, log s) with s = p v, the scale of spend. When spend
+    # hardly varies within customers (relative to across them) the likelihood keeps
+    # rising along p -> inf at a fixed p v: a ridge that is axis-aligned in these
+    # coordinates, where (p, q, v) sent L-BFGS into overflow. Bounds keep every start
+    # finite; several starts (a unit start and moment-style ones at the data's spend
+    # scale, one at the p bound) guard against stopping on the ridge far from the best
+    # point.
+    def nll(theta):
+        p, q, s = np.exp(theta)
+        return -(w * gamma_gamma_log_likelihood((p, q, s / p), x, m)).sum() / total
 
-    p, q, v = _minimise(nll, 3, "Gamma-Gamma")
-    if q <= 1:
-        log.warning("Gamma-Gamma q=%.3f <= 1: expected spend is undefined (infinite mean)", q)
+    log_m = math.log(mean_spend)
+    bounds = [(math.log(1e-4), math.log(GG_MAX_P)), (math.log(1e-4), math.log(1e4)),
+              (log_m - math.log(1e6), log_m + math.log(1e6))]
+    starts = [np.zeros(3)] + [
+        np.array([math.log(p0), math.log(q0), log_m + math.log(q0 - 1)])
+        for p0, q0 in ((1.0, 3.0), (5.0, 3.0), (50.0, 2.0), (500.0, 5.0))
+    ]
+    starts = [np.clip(s0, [b[0] for b in bounds], [b[1] for b in bounds]) for s0 in starts]
+    # The constant-spend limit: p held at its bound, q and s fitted.
+    at_bound = [(bounds[0][1], bounds[0][1])] + bounds[1:]
+    with np.errstate(all="ignore"):
+        result = _minimise_from(nll, starts, bounds)
+        limit = _minimise_from(nll, [np.array([bounds[0][1], math.log(2.0), log_m])], at_bound)
+    if result is not None and limit is not None and limit.fun < result.fun:
+        result = limit
+    if result is None:
+        warnings.warn(
+            f"Gamma-Gamma likelihood is not finite from any start ({total:.0f} customers); "
+            "spend is scored as each customer's mean repeat spend",
+            DegenerateFitWarning, stacklevel=2)
+        return GammaGammaParams(math.nan, math.nan, math.nan, math.nan, float(total),
+                                CUSTOMER_MEAN_SPEND, mean_spend)
+    p, q, s = np.exp(result.x)
+    v = s / p
     ll = float((w * gamma_gamma_log_likelihood((p, q, v), x, m)).sum())
-    log.info("Gamma-Gamma fit on %.0f customers: p=%.4f q=%.4f v=%.4f", total, p, q, v)
-    return GammaGammaParams(float(p), float(q), float(v), ll, float(total))
+    log.info("Gamma-Gamma fit on %.0f customers: p=%.4f q=%.4f v=%.6g (%s)", total, p, q, v,
+             result.message)
+    reason = None
+    # Half the 95% chi-square(1) quantile: the constant-spend limit is not rejected by a
+    # likelihood-ratio test against the best fit, so p cannot be told from infinity.
+    if limit is not None and total * (limit.fun - result.fun) < 1.92:
+        reason = (f"p={p:.4g} is not distinguishable from p -> inf (likelihood ratio test): "
+                  "spend hardly varies within customers compared with across them")
+    elif q <= 1:
+        reason = f"q={q:.3f} <= 1: the population mean spend p v / (q - 1) is undefined"
+    if reason is not None:
+        warnings.warn(
+            f"Gamma-Gamma fit on {total:.0f} customers is degenerate ({reason}); spend is "
+            "scored as each customer's mean repeat spend (the p -> inf limit of the model), "
+            f"and {mean_spend:.4g} (the mean repeat spend) without repeat purchases",
+            DegenerateFitWarning, stacklevel=2)
+        return GammaGammaParams(float(p), float(q), float(v), ll, float(total),
+                                CUSTOMER_MEAN_SPEND, mean_spend)
+    if not result.success:
+        log.warning("Gamma-Gamma fit stopped early (%s); using the best parameters found",
+                    result.message)
+    return GammaGammaParams(float(p), float(q), float(v), ll, float(total), GAMMA_GAMMA,
+                            float(p * v / (q - 1)))
 
 
 def probability_alive(params: BGNBDParams, frequency, recency, T) -> np.ndarray:
@@ -226,9 +326,15 @@ def expected_purchases(params: BGNBDParams, t, frequency, recency, T) -> np.ndar
 
 
 def expected_spend(params: GammaGammaParams, frequency, monetary) -> np.ndarray:
-    """E[mean spend per purchase | x, m]; the population mean for customers with x = 0."""
+    """E[mean spend per purchase | x, m]; the population mean for customers with x = 0.
+
+    With ``spend_model`` ``customer_mean_spend``: m itself (the p -> inf limit of the
+    model's conditional mean p (v + x m) / (p x + q - 1)).
+    """
     x = np.asarray(frequency, dtype=np.float64)
     m = np.asarray(monetary, dtype=np.float64)
+    if params.spend_model == CUSTOMER_MEAN_SPEND:
+        return np.where(x > 0, m, params.population_mean)
     p, q, v = params.p, params.q, params.v
     population = p * v / (q - 1)
     conditional = (p * (v + x * m)) / (p * x + q - 1)

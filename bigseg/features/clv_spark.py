@@ -66,8 +66,16 @@ class CLVModel:
     n_bgnbd_tuples: int
     n_gamma_gamma_bins: int
 
+    @property
+    def spend_model(self) -> str:
+        """How CLV spend is scored: gamma_gamma, customer_mean_spend (a degenerate fit's
+        fallback, see bigseg.features.clv.fit_gamma_gamma) or none (no clv_value)."""
+        return self.gamma_gamma.spend_model if self.gamma_gamma is not None else "none"
+
     def to_dict(self) -> dict:
         return {
+            # Recorded for the reader of the metadata; from_dict derives it again.
+            "spend_model": self.spend_model,
             "bgnbd": self.bgnbd.to_dict(),
             "gamma_gamma": self.gamma_gamma.to_dict() if self.gamma_gamma else None,
             "n_bgnbd_tuples": self.n_bgnbd_tuples,
@@ -162,10 +170,12 @@ def fit_gamma_gamma_spark(summary: DataFrame, precision: float) -> tuple[GammaGa
 def fit(summary: DataFrame, cfg: FeaturesConfig) -> CLVModel:
     """Fit BG/NBD and Gamma-Gamma from the summary columns (see :func:`summary_columns`).
 
-    A Gamma-Gamma fit that fails (no repeat spend, or a likelihood that does not
-    converge, e.g. when spend hardly varies within customers) leaves ``gamma_gamma``
-    None with a warning: P(alive) and expected purchases are still scored, the CLV
-    value is not. A BG/NBD failure raises (ValueError or ConvergenceError).
+    A degenerate Gamma-Gamma fit (e.g. spend hardly varies within customers) warns and
+    scores spend as each customer's mean repeat spend (``spend_model``
+    ``customer_mean_spend``). Only when no customer has usable repeat spend is
+    ``gamma_gamma`` None, with a warning: P(alive) and expected purchases are still
+    scored, the CLV value is not. A BG/NBD failure raises (ValueError or
+    ConvergenceError).
     """
     bgnbd, n_tuples = fit_bgnbd_spark(summary, cfg.clv_time_step_days)
     try:
@@ -173,7 +183,8 @@ def fit(summary: DataFrame, cfg: FeaturesConfig) -> CLVModel:
     except (ValueError, ConvergenceError) as exc:
         log.warning("Gamma-Gamma spend model not fitted, clv_value left out: %s", exc)
         gamma_gamma, n_bins = None, 0
-    log.info("CLV fitted on %d (x, t_x, T) tuples and %d (x, m) bins", n_tuples, n_bins)
+    log.info("CLV fitted on %d (x, t_x, T) tuples and %d (x, m) bins; spend model %s",
+             n_tuples, n_bins, gamma_gamma.spend_model if gamma_gamma else "none")
     return CLVModel(bgnbd, gamma_gamma, n_tuples, n_bins)
 
 

@@ -194,7 +194,7 @@ EVENTS = TableContract(
         Column(
             "event_type",
             _S,
-            "view, search, add_to_cart, login, call, email_open, email_click, ...",
+            "view, search, add_to_cart, login, call, email_send, email_open, email_click, ...",
             required=True,
         ),
     ),

@@ -43,8 +43,14 @@ class BehaviouralSegments:
 
 
 def behavioural_segments(df: DataFrame, cfg: BehaviouralConfig | None = None,
-                         sweep_cfg: SweepConfig | None = None) -> BehaviouralSegments:
-    """Segment ``df`` (one row per customer) with k-means on the configured features."""
+                         sweep_cfg: SweepConfig | None = None,
+                         estimator: Any = None) -> BehaviouralSegments:
+    """Segment ``df`` (one row per customer) with k-means on the configured features.
+
+    ``estimator``: an unfitted FaissKMeans whose other Params (distance, assignment,
+    backend, tol, ...) the fit at a configured k keeps; k, seed, maxIter and the columns
+    come from ``cfg``.
+    """
     from bigseg.evaluation.ksweep import sweep_k
     from bigseg.spark import FaissKMeans
 
@@ -74,8 +80,9 @@ def behavioural_segments(df: DataFrame, cfg: BehaviouralConfig | None = None,
         out = hierarchy.transform(df).withColumn(cfg.output_col, F.col("macro_segment"))
     else:
         if model is None:
-            model = FaissKMeans(k=k, seed=cfg.seed, maxIter=cfg.max_iter,
-                                featuresCol=features_col).fit(df)
+            template = estimator.copy() if estimator is not None else FaissKMeans()
+            model = (template.setK(k).setSeed(cfg.seed).setMaxIter(cfg.max_iter)
+                     .setFeaturesCol(features_col).fit(df))
         out = (model.copy().setFeaturesCol(features_col).setPredictionCol(cfg.output_col)
                .setDistanceCol("segment_distance").transform(df))
     log.info("behavioural segments: k=%d%s", k,

@@ -196,6 +196,11 @@ class FaissKMeansModel(Model, _FaissKMeansParams, MLWritable, MLReadable):
     def setHandleInvalid(self, value: str) -> FaissKMeansModel:
         return self._set(handleInvalid=value)
 
+    def setDistanceMeasure(self, value: str) -> FaissKMeansModel:
+        """For a model built from centroids (a published segment model): "cosine" makes
+        ``transform`` normalise the rows and search by inner product, as training did."""
+        return self._set(distanceMeasure=value)
+
     def setAssignment(self, value: str) -> FaissKMeansModel:
         return self._set(assignment=value)
 

@@ -223,12 +223,17 @@ class RunLogger:
 
     @contextmanager
     def stage(self, name: str, rows: int | None = None) -> Iterator[None]:
-        """Time a stage; logs ``timing/<name>_s`` (and throughput when rows are known)."""
+        """Time a stage; logs ``timing/<name>_s`` (and throughput when rows are known),
+        and says on the driver's log when it starts and how long it took."""
+        log.info("stage %s: started%s", name, "" if rows is None else f" ({rows:,} rows)")
         start = time.perf_counter()
         try:
             yield
         finally:
-            self.log_timings({name: time.perf_counter() - start},
+            seconds = time.perf_counter() - start
+            log.info("stage %s: %.1f s%s", name, seconds,
+                     f", {rows / seconds:,.0f} rows/s" if rows and seconds > 0 else "")
+            self.log_timings({name: seconds},
                              rows={name: rows} if rows is not None else None)
 
     def log_timings(self, seconds: Mapping[str, float],

@@ -32,6 +32,26 @@ MODEL_FILE = _HERE / "segment_pyfunc.py"
 CODE_FILES = (_HERE / "segment_transform.py",)
 
 
+def _real_files(paths: tuple[Path, ...], folder: str) -> list[str]:
+    """``paths`` as files MLflow can copy: bigseg imported from a zip (spark-submit
+    --py-files puts it first on the driver's path too) has none, so they are written
+    out from the package data into ``folder``."""
+    import pkgutil
+
+    out = []
+    for path in paths:
+        if path.is_file():
+            out.append(str(path))
+            continue
+        data = pkgutil.get_data(__package__, path.name)
+        if data is None:  # pragma: no cover - the files ship with the package
+            raise FileNotFoundError(f"{path.name} is missing from the bigseg package")
+        target = Path(folder) / path.name
+        target.write_bytes(data)
+        out.append(str(target))
+    return out
+
+
 def metadata_dict(metadata: Any) -> dict[str, Any]:
     """A FeatureMetadata (anything with ``to_json``) or a dict, as a plain dict."""
     if hasattr(metadata, "to_json"):
@@ -176,13 +196,15 @@ def log_segment_model(
 
     if mlflow.active_run() is None:
         raise RuntimeError("log_segment_model needs an active MLflow run (use tracked_run)")
-    with tempfile.TemporaryDirectory(prefix="bigseg-model-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bigseg-model-") as tmp, \
+            tempfile.TemporaryDirectory(prefix="bigseg-code-") as code:
         artifacts = write_artifacts(spec, tmp)
+        model_file, *code_files = _real_files((MODEL_FILE, *CODE_FILES), code)
         info = mlflow.pyfunc.log_model(
             name=name,
-            python_model=str(MODEL_FILE),
+            python_model=model_file,
             artifacts=artifacts,
-            code_paths=[str(p) for p in CODE_FILES],
+            code_paths=code_files,
             signature=signature(spec),
             input_example=example if example is not None else input_example(spec),
             pip_requirements=requirements(),

@@ -1,22 +1,24 @@
-"""The synthetic generator: deterministic, partition-independent, dirty on demand, and
-with planted segments a plain k-means recovers."""
+"""The synthetic generator: deterministic, partition-independent, dirty on demand, with
+planted segments a plain k-means recovers, planted drift and email sends."""
 
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import date
 from functools import reduce
 
 import numpy as np
+import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 from sklearn.preprocessing import StandardScaler
 
-from bigseg.config import SourceConfig, SyntheticConfig, compose
+from bigseg.config import PlantedMigrationConfig, SourceConfig, SyntheticConfig, compose
 from bigseg.data import dirty
 from bigseg.data.load import load_sources
-from bigseg.data.segments import SEGMENTS
+from bigseg.data.segments import EVENT_TYPES, SEGMENTS, ZERO_UPLIFT
 from bigseg.data.synthetic import OUTPUT_TABLES, check_config, generate
 from bigseg.io.contracts import CONTRACTS
 
@@ -43,7 +45,10 @@ def _rows(tables: dict) -> list[tuple[str, str]]:
 
 
 def test_same_seed_same_tables_whatever_the_partitions(spark):
-    cfg = SyntheticConfig(n_customers=120, seed=11, dirty_share=0.05, n_campaigns=1)
+    cfg = SyntheticConfig(
+        n_customers=120, seed=11, dirty_share=0.05, n_campaigns=1,
+        migrations=[PlantedMigrationConfig("price_seeker", "omnichannel", 0.5)],
+    )
     one = generate(spark, replace(cfg, partitions=1))
     three = generate(spark, replace(cfg, partitions=3))
     assert set(one) == set(OUTPUT_TABLES)
@@ -113,7 +118,9 @@ def test_planted_segments_are_recovered_by_kmeans(spark):
         )
     )
     ev = (
+        # The customer's own events: the retailer's email sends say little about them.
         loaded.tables["events"]
+        .where(F.col("event_type") != "email_send")
         .join(ids, ["channel", "channel_id"])
         .groupBy("customer_id")
         .agg(
@@ -180,6 +187,84 @@ def test_planted_treatment_effects_show_in_campaign_outcomes(spark):
     assert SEGMENTS[4].uplift[0] == effects[("price_seeker", "CMP-01")]
 
 
+def test_email_sends_give_open_rates_a_denominator(spark):
+    cfg = SyntheticConfig(n_customers=300, dirty_share=0.0, seed=4)
+    tables = generate(spark, cfg)
+    events = tables["events"]
+    assert {r.event_type for r in events.select("event_type").distinct().collect()} == set(
+        EVENT_TYPES
+    )
+    assert EVENT_TYPES[-1] == "email_send"
+    sends = events.where("event_type = 'email_send'")
+    assert {r.channel for r in sends.select("channel").distinct().collect()} == {"email"}
+    per_customer = (
+        events.join(tables["identities"], ["channel", "channel_id"])
+        .groupBy("customer_id")
+        .agg(
+            F.sum((F.col("event_type") == "email_send").cast("int")).alias("sent"),
+            F.sum((F.col("event_type") == "email_open").cast("int")).alias("opened"),
+        )
+        .toPandas()
+    )
+    assert len(per_customer) == cfg.n_customers
+    assert (per_customer.opened <= per_customer.sent).all()
+    # 24 sends a year over each customer's active time (two years at most).
+    assert 0 < per_customer.sent.median() <= 2 * 24 + 1
+    none = generate(spark, replace(cfg, email_sends_per_year=0.0))["events"]
+    assert none.where("event_type = 'email_send'").count() == 0
+    assert none.count() == events.count() - sends.count()
+
+
+def test_planted_migrations_move_customers_at_their_rate_and_change_behaviour(spark):
+    moves = [
+        PlantedMigrationConfig("loyal_high_frequency", "lapsed_churned", 0.4, "2025-01-01"),
+        PlantedMigrationConfig("price_seeker", "high_net_worth", 0.3),
+    ]
+    cfg = SyntheticConfig(n_customers=2000, dirty_share=0.0, seed=9, migrations=moves)
+    tables = generate(spark, cfg)
+    planted = tables["planted_migrations"].toPandas()
+    assert planted.to_dict("records")[0] == {
+        "from_segment_id": 0, "from_segment": "loyal_high_frequency", "to_segment_id": 2,
+        "to_segment": "lapsed_churned", "rate": 0.4, "at": date(2025, 1, 1)}
+    assert planted["at"].isna().tolist() == [False, True]
+    truth = tables["ground_truth"].groupBy("segment").count().toPandas().set_index("segment")
+    moved = tables["customer_migrations"].toPandas()
+    counts = moved.groupby(["from_segment", "to_segment"]).size()
+    for m in moves:
+        n = truth.loc[m.from_segment, "count"]
+        # Binomial(n, rate): within 4 standard errors.
+        assert abs(counts[(m.from_segment, m.to_segment)] / n - m.rate) < 4 * np.sqrt(
+            m.rate * (1 - m.rate) / n)
+    churned = moved[moved.to_segment == "lapsed_churned"]
+    assert (churned.moved_at.dt.date >= date(2025, 1, 1)).all()
+    spread = moved[moved.to_segment == "high_net_worth"].moved_at
+    assert spread.min() < pd.Timestamp("2024-07-01") and spread.max() > pd.Timestamp("2025-07-01")
+
+    # Behaviour after the move follows the new segment: churned movers buy nothing after
+    # it; price seekers who moved spend like high-net-worth customers afterwards.
+    tx = tables["transactions"].join(tables["identities"], ["channel", "channel_id"])
+    movers = tables["customer_migrations"]
+    after = (tx.join(movers, "customer_id").where(F.col("ts") >= F.col("moved_at"))
+             .groupBy("to_segment").agg(F.count(F.lit(1)).alias("n"),
+                                        F.avg(F.abs("amount")).alias("amount"))
+             .toPandas().set_index("to_segment"))
+    assert "lapsed_churned" not in after.index
+    assert after.loc["high_net_worth", "amount"] > 200  # price seekers spend ~25
+    before = (tx.join(movers, "customer_id").where(F.col("ts") < F.col("moved_at"))
+              .where("to_segment = 'high_net_worth'").agg(F.avg(F.abs("amount"))).first()[0])
+    assert before < 60
+
+    # Without migrations the drift tables are empty and nobody moves.
+    still = generate(spark, replace(cfg, migrations=[], n_customers=50))
+    assert still["planted_migrations"].count() == 0
+    assert still["customer_migrations"].count() == 0
+
+
+def test_some_planted_effects_are_zero():
+    # Effect evaluation needs a segment and campaign with nothing to find.
+    assert ("lapsed_churned", 1) in ZERO_UPLIFT and ("high_net_worth", 0) in ZERO_UPLIFT
+
+
 @pytest.mark.parametrize(
     ("change", "match"),
     [
@@ -191,6 +276,19 @@ def test_planted_treatment_effects_show_in_campaign_outcomes(spark):
         (dict(partitions=0), r"partitions=0 should be >= 1"),
         (dict(start="2024-13-01"), r"start='2024-13-01' is not an ISO date"),
         (dict(end="2023-01-01"), r"end='2023-01-01' should be after start='2024-01-01'"),
+        (dict(email_sends_per_year=-1.0), r"email_sends_per_year=-1.0 should be >= 0"),
+        (dict(migrations=[PlantedMigrationConfig("loyal", "lapsed_churned", 0.1)]),
+         r"segment 'loyal' is not a planted segment"),
+        (dict(migrations=[PlantedMigrationConfig("omnichannel", "omnichannel", 0.1)]),
+         r"migrations\[0\]: from_segment and to_segment are both 'omnichannel'"),
+        (dict(migrations=[PlantedMigrationConfig("omnichannel", "price_seeker", 1.5)]),
+         r"migrations\[0\]: rate=1.5 should be within \[0, 1\]"),
+        (dict(migrations=[PlantedMigrationConfig("omnichannel", "price_seeker", 0.6),
+                          PlantedMigrationConfig("omnichannel", "new_potential", 0.6)]),
+         r"migrations\[1\]: the rates out of 'omnichannel' add up to 1.2"),
+        (dict(migrations=[PlantedMigrationConfig("omnichannel", "price_seeker", 0.1,
+                                                 "2026-03-01")]),
+         r"migrations\[0\]: at='2026-03-01' should lie within start='2024-01-01'"),
     ],
 )
 def test_bad_generator_settings_are_rejected(change, match):

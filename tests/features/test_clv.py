@@ -10,7 +10,10 @@ import pandas as pd
 import pytest
 
 from bigseg.features.clv import (
+    CUSTOMER_MEAN_SPEND,
+    GAMMA_GAMMA,
     BGNBDParams,
+    DegenerateFitWarning,
     GammaGammaParams,
     customer_lifetime_value,
     expected_purchases,
@@ -86,6 +89,58 @@ def test_gamma_gamma_matches_the_published_cdnow_fit(cdnow_calibration):
     for name, published in PUBLISHED_GG.items():
         assert getattr(params, name) == pytest.approx(published, rel=0.01), name
     assert params.n_customers == 946
+    assert params.spend_model == GAMMA_GAMMA
+    assert params.population_mean == pytest.approx(params.p * params.v / (params.q - 1))
+
+
+def constant_spend_customers(n: int = 3000, seed: int = 0):
+    """Customers whose every purchase costs the same: the Gamma-Gamma limit p -> inf.
+
+    Spend levels differ across customers (inverse gamma, the limit model's mixing law).
+    """
+    rng = np.random.default_rng(seed)
+    x = 1.0 + rng.poisson(3.0, n)
+    m = 200.0 / rng.gamma(3.0, 1.0, n)
+    return x, m
+
+
+def test_constant_spend_is_a_degenerate_fit_scored_by_the_customers_mean():
+    x, m = constant_spend_customers()
+    with pytest.warns(DegenerateFitWarning, match="spend hardly varies within customers"):
+        params = fit_gamma_gamma(x, m)
+    assert params.spend_model == CUSTOMER_MEAN_SPEND
+    assert params.population_mean == pytest.approx(m.mean())
+    assert np.isfinite([params.p, params.q, params.v]).all()
+    spend = expected_spend(params, [0, 1, 7], [0.0, 42.0, 13.5])
+    assert spend.tolist() == [pytest.approx(m.mean()), 42.0, 13.5]
+    clv = customer_lifetime_value(PAPER_PARAMS, params, [2.0], [30.43], [38.86], [42.0],
+                                  horizon=52, step=52)
+    expected = expected_purchases(PAPER_PARAMS, 52, 2.0, 30.43, 38.86) * 42.0
+    assert clv[0] == pytest.approx(float(expected), rel=1e-12)
+
+
+def test_varying_spend_is_not_degenerate():
+    # The same customers with 30% noise per purchase: a proper Gamma-Gamma fit, p finite.
+    x, m = constant_spend_customers()
+    rng = np.random.default_rng(1)
+    noisy = np.array([rng.gamma(11.0, mi / 11.0, int(xi)).mean()
+                      for xi, mi in zip(x, m, strict=True)])
+    params = fit_gamma_gamma(x, noisy)
+    assert params.spend_model == GAMMA_GAMMA
+    assert params.p == pytest.approx(11.0, rel=0.2)  # the per-purchase shape drawn
+    assert params.q == pytest.approx(3.0, rel=0.2)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"spend_model": "median"}, "spend_model='median' should be one of"),
+        ({"spend_model": CUSTOMER_MEAN_SPEND}, "needs a population_mean"),
+    ],
+)
+def test_gamma_gamma_params_reject_bad_spend_models(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        GammaGammaParams(6.25, 3.74, 15.44, 0.0, 0.0, **kwargs)
 
 
 def test_expected_purchases_matches_the_papers_worked_example():

@@ -17,6 +17,7 @@ from bigseg.features.behaviour import ActivityLevels, aggregate_transactions
 from bigseg.features.build import build_features
 from bigseg.features.clv import (
     BGNBDParams,
+    DegenerateFitWarning,
     GammaGammaParams,
     customer_lifetime_value,
     expected_purchases,
@@ -91,6 +92,37 @@ def test_gamma_gamma_through_spark_matches_the_published_cdnow_fit(cdnow_build):
     for name, published in PUBLISHED_GG.items():
         assert fitted[name] == pytest.approx(published, rel=0.01), name
     assert fitted["n_customers"] == 946
+    assert fitted["spend_model"] == fs.metadata.clv["spend_model"] == "gamma_gamma"
+    assert "Gamma-Gamma" in fs.metadata.feature("clv_value")["doc"]
+
+
+def test_degenerate_spend_fit_keeps_clv_value_and_records_the_fallback(spark):
+    # Every purchase of a customer costs the same (spend varies only across customers):
+    # the Gamma-Gamma fit runs to p -> inf and CLV falls back to the customer's mean spend.
+    rng = np.random.default_rng(0)
+    n = 2000
+    x = rng.poisson(3.0, n).astype(float)
+    big_t = rng.integers(100, 700, n).astype(float)
+    t_x = np.where(x > 0, np.floor(rng.uniform(0.2, 1.0, n) * big_t), 0.0)
+    m = np.where(x > 0, np.round(200.0 / rng.gamma(3.0, 1.0, n), 2), 0.0)
+    summary = spark.createDataFrame(pd.DataFrame(
+        {clv_spark.X: x, clv_spark.T_X_DAYS: t_x, clv_spark.T_DAYS: big_t, clv_spark.M: m}))
+    cfg = FeaturesConfig(clv_spend_precision=1e-6)
+    with pytest.warns(DegenerateFitWarning, match="degenerate"):
+        model = clv_spark.fit(summary, cfg)
+    recorded = model.to_dict()
+    assert recorded["spend_model"] == recorded["gamma_gamma"]["spend_model"]
+    assert recorded["spend_model"] == "customer_mean_spend"
+    assert clv_spark.CLVModel.from_dict(recorded) == model
+    assert model.gamma_gamma.population_mean == pytest.approx(m[x > 0].mean(), rel=1e-6)
+    scored = summary.select("*", clv_spark.score_column(model, cfg).alias("s")).toPandas()
+    value = np.array([s["value"] for s in scored["s"]])
+    # No discounting: value = expected purchases over the horizon x expected spend, which
+    # is the customer's own mean spend (the population mean without repeat purchases).
+    purchases = expected_purchases(model.bgnbd, 365 / 7, x, t_x / 7, big_t / 7)
+    spend = np.where(x > 0, m, model.gamma_gamma.population_mean)
+    assert np.isfinite(value).all()
+    assert value == pytest.approx(purchases * spend, rel=1e-9)
 
 
 def test_cdnow_rows_after_the_calibration_period_are_accounted_for(cdnow_build):

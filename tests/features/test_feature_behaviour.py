@@ -11,7 +11,14 @@ from shop_data import AS_OF, AS_OF_DAY, SHOP_CONFIG, days_before
 
 from bigseg.config import FeaturesConfig
 from bigseg.features import identity
-from bigseg.features.behaviour import ActivityLevels, aggregate_transactions, trend
+from bigseg.features.behaviour import (
+    ActivityLevels,
+    aggregate_events,
+    aggregate_transactions,
+    discover_event_levels,
+    email_rate_features,
+    trend,
+)
 
 C1_EXPECTED = {
     # purchases before as_of: t1 100 (2023-06-01), t2 50, t3 30 + t4 20 (one day), t7 10;
@@ -52,7 +59,7 @@ C1_EXPECTED = {
     "event_recency_days": 2.0,  # e6 on 2024-06-29
     "call_contacts": 1.0, "call_contacts_30d": 0.0, "call_contacts_90d": 1.0,
     "email_open_rate": 0.5,  # 1 open / 2 sends
-    "email_click_rate": 1.0,  # 1 click / 1 open
+    "email_click_rate": 0.5,  # 1 click / 2 sends
     "event_view": 1.0, "event_login": 1.0, "event_login_365d": 0.0,
     "event_share_email": pytest.approx(4 / 7),
     "no_purchase": 0.0, "no_events": 0.0, "no_email_sent": 0.0,
@@ -144,3 +151,46 @@ def test_levels_are_learnt_before_as_of_and_recorded(shop_build):
     assert fs.metadata.levels["categories"] == ["electronics", "grocery", "toys"]
     assert fs.metadata.levels["channels"] == ["app", "store", "web"]
     assert SHOP_CONFIG.top_categories == 3
+
+
+def _email_rates(shop, events):
+    """Raw email rates per customer, with the event levels discovered as a fit does."""
+    event_types, _ = discover_event_levels(events, AS_OF_DAY, SHOP_CONFIG)
+    levels = ActivityLevels(event_types=tuple(event_types))
+    attached = identity.attach(events, identity.resolve(shop["identities"]), "events")
+    agg = aggregate_events(attached, AS_OF_DAY, SHOP_CONFIG, levels)
+    feats = email_rate_features(SHOP_CONFIG, levels)
+    rows = agg.where(F.col("customer_id").isNotNull()).select(
+        "customer_id", *[f.expr.alias(f.name) for f in feats]).collect()
+    return {f.name: f for f in feats}, {r["customer_id"]: r.asDict() for r in rows}
+
+
+def test_email_rates_are_per_send_when_sends_exist(shop):
+    feats, rows = _email_rates(shop, shop["events"])
+    # C1: sends e1, e4; open e2; click e3 -> 1/2 and 1/2
+    assert rows["C1"]["email_open_rate"] == 0.5
+    assert rows["C1"]["email_click_rate"] == 0.5
+    assert rows["C5"]["email_click_rate"] is None  # never sent: imputed, flagged
+    assert feats["email_click_rate"].indicator == "no_email_sent"
+    assert feats["email_click_rate"].doc == "Email clicks per email sent."
+
+
+def test_email_rates_fall_back_to_click_to_open_without_sends(shop):
+    no_sends = shop["events"].where(F.col("event_type") != "email_send")
+    feats, rows = _email_rates(shop, no_sends)
+    assert "email_open_rate" not in feats
+    assert rows["C1"]["email_click_rate"] == 1.0  # 1 click / 1 open
+    assert rows["C5"]["email_click_rate"] is None
+    assert feats["email_click_rate"].indicator == "no_email_open"
+
+
+def test_email_sends_after_as_of_do_not_make_send_rates(shop, spark):
+    # Sends only at/after as_of are future rows: levels (and so the rates) ignore them.
+    from shop_data import ts
+
+    late = spark.createDataFrame(
+        [("e99", "E1", "email", ts("2024-07-01 00:00:00"), "email_send")], shop["events"].schema)
+    events = shop["events"].where(F.col("event_type") != "email_send").unionByName(late)
+    feats, rows = _email_rates(shop, events)
+    assert "email_open_rate" not in feats
+    assert rows["C1"]["email_click_rate"] == 1.0

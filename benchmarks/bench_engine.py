@@ -3,11 +3,13 @@ Spark MLlib, in one process, on the same data, from the same initial centroids.
 
     .venv/bin/python -m benchmarks.bench_engine            # 1M x 32, k=64 and 1024, + k=65,536 exact vs ANN
     .venv/bin/python -m benchmarks.bench_engine --quick    # a few minutes
+    .venv/bin/python -m benchmarks.bench_engine --only ann # only k=65,536 exact vs ANN (~10 min)
 
 Every system runs ``--iters`` Lloyd iterations at tol=0 from the same centroids; the final
 inertia of every system is recomputed the same way (exact FAISS search of its final
 centroids over the data, float64 sum), so the figures compare like with like. Results:
-benchmarks/results/engine-<stamp>.json (+ .csv) and engine-latest.json.
+benchmarks/results/engine-<stamp>.json (+ .csv) and engine-latest.json; an ``--only ann``
+run writes engine-ann-<stamp>.json and engine-ann-latest.json instead.
 """
 
 from __future__ import annotations
@@ -110,11 +112,19 @@ def run_core(X, C0, iters, assignment="exact", system="bigseg core"):
     start = time.perf_counter()
     km.fit(X)
     total = time.perf_counter() - start
-    per_iter = float(np.mean([h["seconds"] for h in km.history_]))
-    extra = {"assignment": assignment}
-    recalls = [h.get("recall") for h in km.history_ if h.get("recall") is not None]
+    history = km.history_
+    per_iter = float(np.mean([h["seconds"] for h in history]))
+    extra = {
+        "assignment": km.assignment_,  # what "auto" resolved to
+        "build_s": float(np.mean([h["build_seconds"] for h in history])),
+        "search_s": float(np.mean([h["search_seconds"] for h in history])),
+        "iter_s": [round(h["seconds"], 3) for h in history],
+    }
+    recalls = [h.get("recall") for h in history if h.get("recall") is not None]
     if recalls:
         extra["recall"] = float(np.mean(recalls))
+        extra["recall_min"] = float(np.min(recalls))
+        extra["recall_per_iter"] = [round(r, 4) for r in recalls]
     return row(system, X, C0.shape[0], km.n_iter_, per_iter, total, km.cluster_centers_, **extra)
 
 
@@ -193,7 +203,12 @@ def main(argv=None) -> int:
     parser.add_argument("--ks", default="64,1024")
     parser.add_argument("--iters", type=int, default=10)
     parser.add_argument("--ann-k", type=int, default=65_536, help="0 skips exact vs ANN")
-    parser.add_argument("--ann-iters", type=int, default=5)
+    parser.add_argument("--ann-iters", type=int, default=10)
+    parser.add_argument("--ann-methods", default="auto",
+                        help="approximate assignments to time against exact at --ann-k, "
+                             "e.g. auto,hnsw,ivf ('auto' is what KMeans picks at that k)")
+    parser.add_argument("--only", choices=("ann",), default=None,
+                        help="ann: only the exact-vs-ANN part (no Spark, no k list)")
     parser.add_argument("--systems", default="bigseg-spark,bigseg-core,faiss,sklearn,mllib")
     parser.add_argument("--partitions", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
@@ -203,10 +218,12 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.n, args.ks, args.ann_k, args.ann_iters = 200_000, "64,256", 4096, 3
+    if args.only == "ann":
+        args.systems, args.ks, args.quality_k = "", "", 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     logging.getLogger("py4j").setLevel(logging.WARNING)
-    systems = set(args.systems.split(","))
-    ks = [int(k) for k in args.ks.split(",")]
+    systems = set(filter(None, args.systems.split(",")))
+    ks = [int(k) for k in args.ks.split(",") if k]
 
     header = run_header()
     header["params"] = vars(args)
@@ -253,15 +270,17 @@ def main(argv=None) -> int:
 
     if args.ann_k:
         C0 = X[rng.choice(args.n, size=args.ann_k, replace=False)].copy()
-        rows.append(run_core(X, C0, args.ann_iters, "exact", "bigseg exact"))
-        rows.append(run_core(X, C0, args.ann_iters, "hnsw", "bigseg hnsw"))
+        for method in ["exact", *filter(None, args.ann_methods.split(","))]:
+            rows.append(run_core(X, C0, args.ann_iters, method, f"bigseg {method}"))
+            rows[-1]["ann_run"] = True
 
     summary = targets(rows, ks, args.ann_k)
-    print(format_rows(rows, ["system", "k", "iterations", "per_iter_s", "points_per_s",
-                             "gflops", "inertia", "worker_mb_per_shard_mb"]))
+    print(format_rows(rows, ["system", "assignment", "k", "iterations", "per_iter_s",
+                             "points_per_s", "gflops", "inertia", "recall",
+                             "worker_mb_per_shard_mb"]))
     for name, value in summary.items():
         print(f"{name}: {value}")
-    write_results("engine", header, rows, summary)
+    write_results("engine-ann" if args.only == "ann" else "engine", header, rows, summary)
     if spark is not None:
         spark.stop()
     tmp.cleanup()
@@ -293,7 +312,8 @@ def targets(rows: list[dict], ks: list[int], ann_k: int) -> dict:
                 spark_row["inertia"] / sk_row["inertia"] - 1, 6)
         if spark_row:
             out[f"k{k}_worker_peak_over_shard"] = spark_row.get("worker_mb_per_shard_mb")
-    full, quarter = find("bigseg spark", ks[0]), find("bigseg spark n/4", ks[0])
+    full = find("bigseg spark", ks[0]) if ks else None
+    quarter = find("bigseg spark n/4", ks[0]) if ks else None
     if full and quarter:
         out["driver_growth_mb_n_vs_quarter_n"] = [full["driver_growth_mb"],
                                                   quarter["driver_growth_mb"]]
@@ -301,11 +321,18 @@ def targets(rows: list[dict], ks: list[int], ann_k: int) -> dict:
     if len(quality) == 2:
         out["converged_inertia_rel_diff_vs_sklearn_kmeanspp"] = round(
             quality[1]["inertia"] / quality[0]["inertia"] - 1, 6)
-    exact, ann = find("bigseg exact", ann_k), find("bigseg hnsw", ann_k)
-    if exact and ann:
-        out[f"k{ann_k}_ann_speedup"] = round(exact["per_iter_s"] / ann["per_iter_s"], 2)
-        out[f"k{ann_k}_ann_inertia_rel_diff"] = round(ann["inertia"] / exact["inertia"] - 1, 5)
-        out[f"k{ann_k}_ann_recall"] = ann.get("recall")
+    ann_rows = [r for r in rows if r.get("ann_run")]
+    exact = next((r for r in ann_rows if r["system"] == "bigseg exact"), None)
+    for ann in (r for r in ann_rows if r is not exact):
+        # "bigseg auto" (the default choice) reports as k.._ann_*, the others by name
+        tag = "ann" if ann["system"] == "bigseg auto" else ann["system"].split()[-1]
+        if exact:
+            out[f"k{ann_k}_{tag}_speedup"] = round(exact["per_iter_s"] / ann["per_iter_s"], 2)
+            out[f"k{ann_k}_{tag}_inertia_rel_diff"] = round(
+                ann["inertia"] / exact["inertia"] - 1, 5)
+        out[f"k{ann_k}_{tag}_assignment"] = ann.get("assignment")
+        out[f"k{ann_k}_{tag}_recall"] = ann.get("recall")
+        out[f"k{ann_k}_{tag}_recall_min"] = ann.get("recall_min")
     return out
 
 

@@ -29,7 +29,8 @@ from pyspark.sql import functions as F
 from bigseg.config import DynamicConfig, FeaturesConfig, ModelConfig, ProfileConfig
 from bigseg.effects.paths import path_values, revenue_between, segment_trends
 from bigseg.effects.schedule import schedule_dates
-from bigseg.tracking.migrations import Migration, heatmap, migration_matrix
+from bigseg.figures import save_png
+from bigseg.tracking.migrations import Migration, migration_matrix, write_migration
 
 if TYPE_CHECKING:
     from bigseg.tracking.runs import RunLogger
@@ -76,10 +77,9 @@ class DynamicReport:
         self.trends.to_csv(files["trends"], index=False)
         plot_sizes(self.trends, files["sizes"])
         for label, m in zip(self.pair_labels(), self.migrations, strict=True):
-            m.counts.to_csv(folder / f"migration_{label}_counts.csv")
-            m.shares.to_csv(folder / f"migration_{label}_shares.csv")
-            files[f"heatmap_{label}"] = heatmap(m, folder / f"migration_{label}.png",
-                                                title=f"migrations {label.replace('_', ' -> ')}")
+            written = write_migration(m, folder, f"migration_{label}_",
+                                      title=f"migrations {label.replace('_', ' -> ')}")
+            files[f"heatmap_{label}"] = written["heatmap"]
         return files
 
 
@@ -253,13 +253,10 @@ def plot_sizes(trends: pd.DataFrame, path: str | Path) -> Path:
         ax.set_ylabel("customers")
         ax.set_title("segment sizes over time")
         fig.autofmt_xdate()
-        fig.tight_layout()
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path)
-    finally:
+    except BaseException:
         plt.close(fig)
-    return path
+        raise
+    return save_png(fig, path)
 
 
 def as_dict(report: DynamicReport) -> dict[str, Any]:

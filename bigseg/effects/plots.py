@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bigseg.figures import save_png
+
 COLOURS = {"positive": "tab:green", "negative": "tab:red",
            "not significant": "tab:gray", "insufficient": "lightgray"}
 
@@ -37,10 +39,7 @@ def plot_lifts(table: pd.DataFrame, path: str | Path, alpha: float = 0.05) -> Pa
                               for r in rows.itertuples(index=False)], fontsize=8)
             ax.set_xlabel(f"lift in response rate ({1 - alpha:.0%} interval)")
             ax.set_title(str(campaign))
-        fig.tight_layout()
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path)
-    finally:
+    except BaseException:
         plt.close(fig)
-    return path
+        raise
+    return save_png(fig, path)

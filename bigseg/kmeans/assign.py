@@ -32,6 +32,7 @@ __all__ = [
     "AUTO_ANN_MIN_CLUSTERS",
     "AnnParams",
     "Assigner",
+    "default_nlist",
     "make_assigner",
     "resolve_assignment",
     "resolve_backend",
@@ -40,19 +41,37 @@ __all__ = [
 ASSIGNMENTS = ("auto", "exact", "hnsw", "ivf")
 BACKENDS = ("auto", "faiss-cpu", "faiss-gpu", "torch")
 
-# "auto" uses exact search below this many centroids and HNSW from it on. Measured on
-# the 2-core machine kind (faiss-cpu 1.15.1, d=32, 200k blob points, HNSW M=32,
-# efSearch=16 including its per-iteration one-thread rebuild; CPU seconds, because the
-# box was shared while measuring):
+# "auto" uses exact search below this many centroids and IVF from it on.
+# Exact vs HNSW (faiss-cpu 1.15.1, d=32, 200k blob points, HNSW M=32, efSearch=16 with its
+# per-iteration one-thread rebuild; CPU seconds, the box being shared):
 #   k=4096   exact 0.34x the cost of HNSW        (HNSW recall@1 0.981)
 #   k=8192   exact 0.43x                         (0.988)
 #   k=16384  exact 0.89x: parity                 (0.997)
 #   k=32768  exact 1.52x (1.8x wall)             (0.9995)
-#   k=65536  exact ~3x wall in lloyd (200k points: 23-37 s vs 8.5-11 s per iteration,
-#            the latter with a ~4 s one-thread build; final inertia within 0.2%)
-# Exact search costs ~n*k*d and HNSW ~n*log(k), so they cross near k=16k; at parity the
-# exact answer wins, so the switch sits between the powers of two 16384 and 32768.
+# At k=65536 HNSW stays near 2.5-3.5x faster than exact (1M x 32 points, 10 s/iteration of
+# which ~4 s is the one-thread build), short of the 3x-with-margin the engine targets;
+# IVF over the centroids builds in ~0.5 s and searches faster. At k=65536 (50k queries,
+# CPU seconds, recall@1 of one search from centroids drawn from the data):
+#                      64 blobs: speed-up  recall    structureless gaussian: speed-up  recall
+#   HNSW M32 efS16            2.6x         0.966                             2.1x      0.843
+#   IVF 256 lists, nprobe 8   5.4x         1.000                             5.0x      0.662
+#   IVF 512 lists, nprobe 8   7.5x         0.990                             7.1x      0.614
+#   IVF 512 lists, nprobe 16  4.2x         1.000                             4.2x      0.716
+# (the build, not counted above: HNSW 3.0-4.2 s on one thread, IVF 0.4-0.6 s). In lloyd a
+# point also keeps its previous centroid when that is closer, so recall climbs after the
+# first iteration (gaussian, k=32768, IVF: 0.49 -> 0.94 in 4 iterations). Whole lloyd
+# iterations at k=65536 on 64 blobs, same start, against exact: 200k points x 6, IVF
+# 512/8 5.3x faster (HNSW 1.5x), recall 0.991 then 1.0, inertia -0.015% (HNSW +0.26%);
+# 1M points (benchmarks/bench_engine.py --only ann, box heavily shared): x 5, 6.65x,
+# recall 0.994 then >= 0.999, inertia -0.0003%; x 10, 7.4x, inertia -0.008%.
+# IVF (default lists, nprobe 8) against exact at smaller k, blobs, search CPU seconds:
+# k=4096 1.5x (and its build costs as much again), k=16384 3.3x, k=32768 5.1x, recall
+# >= 0.997. The threshold stays where exact search is still affordable and exact.
 AUTO_ANN_MIN_CLUSTERS = 20_000
+
+# IVF lists per sqrt(k) centroids when ``AnnParams.nlist`` is None: 2 -> 512 lists at
+# k=65536, ~128 centroids per list.
+IVF_LISTS_PER_SQRT_K = 2.0
 
 # FAISS's OpenMP thread count is process-wide: the one-thread HNSW build sets and
 # restores it under this lock, so concurrent builds (threads in one process) cannot leave
@@ -67,8 +86,10 @@ class AnnParams:
     hnsw_m: int = 32
     ef_search: int = 16
     ef_construction: int = 40
-    nlist: int | None = None  # IVF lists; None -> round(sqrt(k))
-    nprobe: int = 16
+    nlist: int | None = None  # IVF lists; None -> default_nlist(k)
+    # IVF lists searched per point: 8 of default_nlist(k) scans ~2% of the centroids at
+    # k=65536 (see the table above for recall against speed).
+    nprobe: int = 8
     # HNSW graphs built by several threads depend on thread timing; a one-thread build
     # makes every participant of a distributed fit build the same graph, so labels do not
     # depend on how the data are partitioned. Inside Spark tasks (one FAISS thread each)
@@ -80,6 +101,10 @@ class AnnParams:
     # iteration. Centroids move little after the first iterations, so the old links stay
     # navigable and the per-iteration cost drops to the search; the recall reported in
     # the history shows whether that holds. At k=65536 a one-thread build costs ~3 CPU-s.
+    # Measured there (200k blob points, 6 iterations): rebuilt every iteration, recall
+    # 0.958 -> 1.0 and inertia +0.26% over exact; every 3rd, 0.97 until the rebuild, +0.19%;
+    # never, recall stuck at 0.97 and +1.24%: reuse saves the build, not the target.
+    # IVF ignores it (its build, ~0.5 s at k=65536, is redone every iteration).
     rebuild_every: int = 1
 
     @classmethod
@@ -104,6 +129,11 @@ class AnnParams:
         return out
 
 
+def default_nlist(n_clusters: int) -> int:
+    """IVF lists over ``n_clusters`` centroids: ``round(IVF_LISTS_PER_SQRT_K * sqrt(k))``."""
+    return max(1, int(round(IVF_LISTS_PER_SQRT_K * np.sqrt(n_clusters))))
+
+
 class Assigner(Protocol):
     """What ``lloyd_stats`` needs: nearest-centroid search over the current centroids."""
 
@@ -118,12 +148,12 @@ class Assigner(Protocol):
 
 
 def resolve_assignment(assignment: str, n_clusters: int) -> str:
-    """``"auto"`` -> ``"exact"`` below ``AUTO_ANN_MIN_CLUSTERS`` centroids, else ``"hnsw"``."""
+    """``"auto"`` -> ``"exact"`` below ``AUTO_ANN_MIN_CLUSTERS`` centroids, else ``"ivf"``."""
     if assignment not in ASSIGNMENTS:
         raise ValueError(f"assignment must be one of {ASSIGNMENTS}, got {assignment!r}.")
     if assignment != "auto":
         return assignment
-    return "exact" if n_clusters < AUTO_ANN_MIN_CLUSTERS else "hnsw"
+    return "exact" if n_clusters < AUTO_ANN_MIN_CLUSTERS else "ivf"
 
 
 def faiss_gpu_count() -> int:
@@ -241,8 +271,7 @@ class FaissAssigner:
 
     def _build_ivf(self, centroids):
         k = centroids.shape[0]
-        nlist = self.ann.nlist or max(1, int(round(np.sqrt(k))))
-        nlist = min(nlist, k)
+        nlist = min(self.ann.nlist or default_nlist(k), k)
         quantizer = (
             faiss.IndexFlatIP(self.n_features)
             if self.spherical

@@ -41,7 +41,7 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
     seed : int >= 0 or None (None: a fresh random seed per fit)
     spherical : bool, cluster by cosine; distances are then euclidean on the unit sphere
     assignment : "auto" | "exact" | "hnsw" | "ivf"; "auto" is exact below
-        ``bigseg.kmeans.assign.AUTO_ANN_MIN_CLUSTERS`` centroids
+        ``bigseg.kmeans.assign.AUTO_ANN_MIN_CLUSTERS`` centroids, IVF from there
     backend : "auto" | "faiss-cpu" | "faiss-gpu" | "torch"
     max_points_per_centroid : None (default: train on all points) or FAISS-style cap
     verbose : bool, log every iteration at INFO on the "bigseg.kmeans" logger

@@ -145,8 +145,8 @@ class _FaissKMeansParams(
     assignment: Param[str] = Param(
         Params._dummy(),
         "assignment",
-        "Nearest-centroid search: 'exact', 'hnsw', 'ivf', or 'auto' (exact below 8192 "
-        "centroids, HNSW from there).",
+        "Nearest-centroid search: 'exact', 'hnsw', 'ivf', or 'auto' (exact below 20000 "
+        "centroids, IVF from there).",
         typeConverter=_one_of("assignment", ASSIGNMENTS),
     )
     backend: Param[str] = Param(

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from bigseg.evaluation.stability import adjusted_rand_index
+from bigseg.figures import save_png
 from bigseg.tracking import names
 
 if TYPE_CHECKING:
@@ -143,13 +144,23 @@ def heatmap(migration: Migration, path: str | Path, title: str = "segment migrat
                         va="center", fontsize=8,
                         color="white" if shares.iat[r, c] > 0.5 else "black")
         fig.colorbar(image, ax=ax, label="share of the row's customers")
-        fig.tight_layout()
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path)
-    finally:
+    except BaseException:
         plt.close(fig)
-    return path
+        raise
+    return save_png(fig, path)
+
+
+def write_migration(migration: Migration, folder: str | Path, stem: str = "",
+                    title: str = "segment migrations") -> dict[str, Path]:
+    """``<stem>counts.csv``, ``shares.csv``, ``pairs.csv`` and ``heatmap.png`` in folder."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {name: folder / f"{stem}{name}.csv" for name in ("counts", "shares", "pairs")}
+    migration.counts.to_csv(files["counts"])
+    migration.shares.to_csv(files["shares"])
+    migration.long_table().to_csv(files["pairs"], index=False)
+    files["heatmap"] = heatmap(migration, folder / f"{stem}heatmap.png", title)
+    return files
 
 
 def log_migration(
@@ -167,10 +178,7 @@ def log_migration(
     stem = f"{names.clean(tag)}_" if tag else ""
     with tempfile.TemporaryDirectory(prefix="bigseg-migration-") as tmp:
         folder = Path(tmp)
-        migration.counts.to_csv(folder / f"{stem}counts.csv")
-        migration.shares.to_csv(folder / f"{stem}shares.csv")
-        migration.long_table().to_csv(folder / f"{stem}pairs.csv", index=False)
-        heatmap(migration, folder / f"{stem}heatmap.png")
+        write_migration(migration, folder, stem)
         client.log_artifacts(run_id, str(folder), artifact_dir)
     now = int(time.time() * 1000)
     metrics = {names.metric(names.MIGRATION, f"{prefix}{k}"): float(v)

@@ -112,7 +112,7 @@ def test_spherical_ann():
 def test_resolvers():
     assert resolve_assignment("auto", 1024) == "exact"
     assert resolve_assignment("auto", AUTO_ANN_MIN_CLUSTERS - 1) == "exact"
-    assert resolve_assignment("auto", AUTO_ANN_MIN_CLUSTERS) == "hnsw"
+    assert resolve_assignment("auto", AUTO_ANN_MIN_CLUSTERS) == "ivf"
     assert resolve_assignment("ivf", 3) == "ivf"
     assert resolve_backend("faiss-cpu") == "faiss-cpu"
     assert resolve_backend("auto") in ("faiss-cpu", "faiss-gpu")

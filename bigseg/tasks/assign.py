@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bigseg.config import BigsegConfig
-from bigseg.tasks.common import log_spark_ui, open_job_run, segments_root
+from bigseg.tasks.common import job_spark, open_job_run, segments_root
 from bigseg.tasks.features import FeaturesOutput, build_and_write, load_inputs
 
 if TYPE_CHECKING:
@@ -60,11 +60,7 @@ def run_assign(cfg: BigsegConfig, spark: SparkSession | None = None) -> AssignRe
         spec = load_segment_spec(base.model_uri)
         log.info("assign with %s v%s (%d segments, as of %s)", name, base.version,
                  len(spec.segment_ids), base.as_of)
-        if spark is None:
-            from bigseg.session import get_spark
-
-            spark = get_spark(cfg.spark)
-        log_spark_ui(spark)
+        spark = job_spark(cfg, spark)
         sources = load_inputs(spark, cfg, run)
         try:
             metadata = FeatureMetadata.from_json(json.dumps(spec.feature_metadata))

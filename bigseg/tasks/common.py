@@ -49,10 +49,16 @@ def open_job_run(cfg: BigsegConfig, job: str, run_name: str | None = None) -> It
         yield run
 
 
-def log_spark_ui(spark) -> None:
+def job_spark(cfg: BigsegConfig, spark=None):
+    """The given SparkSession, else one from ``cfg.spark``; its UI's URL is logged."""
+    if spark is None:
+        from bigseg.session import get_spark
+
+        spark = get_spark(cfg.spark)
     url = spark.sparkContext.uiWebUrl
     if url:
         log.info("Spark UI: %s", url)
+    return spark
 
 
 def stamp(run_id: str | None = None) -> str:

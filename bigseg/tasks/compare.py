@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bigseg.config import BigsegConfig
-from bigseg.tasks.common import open_job_run, stamp
+from bigseg.tasks.common import job_spark, open_job_run, stamp
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -43,10 +43,8 @@ def run_compare(cfg: BigsegConfig, spark: SparkSession | None = None) -> Compari
                 )
             versions = [v.version for v in newest]
             run_ids = list(dict.fromkeys(v.run_id for v in newest if v.run_id))
-        if versions and spark is None:
-            from bigseg.session import get_spark
-
-            spark = get_spark(cfg.spark)
+        if versions:
+            spark = job_spark(cfg, spark)
         out = Path(spec.out or Path(cfg.paths.reports) / "compare" / stamp(run.run_id))
         result = compare(run.client, out, run_ids=run_ids, model_name=name,
                          versions=versions, spark=spark)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bigseg.config import BigsegConfig
-from bigseg.tasks.common import METADATA_FILE, log_spark_ui, open_job_run, stamp
+from bigseg.tasks.common import METADATA_FILE, job_spark, open_job_run, stamp
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -77,16 +77,9 @@ def build_and_write(spark: SparkSession, cfg: BigsegConfig, run: RunLogger,
 def run_build_features(cfg: BigsegConfig, spark: SparkSession | None = None) -> FeaturesOutput:
     """The build_features job: load and validate the inputs, build, write, track."""
     with open_job_run(cfg, "build_features") as run:
-        spark = spark or _session(cfg)
-        log_spark_ui(spark)
+        spark = job_spark(cfg, spark)
         sources = load_inputs(spark, cfg, run)
         try:
             return build_and_write(spark, cfg, run, sources)
         finally:
             sources.unpersist()
-
-
-def _session(cfg: BigsegConfig) -> SparkSession:
-    from bigseg.session import get_spark
-
-    return get_spark(cfg.spark)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bigseg.config import BigsegConfig
-from bigseg.tasks.common import log_spark_ui, open_job_run, require_tracking
+from bigseg.tasks.common import job_spark, open_job_run, require_tracking
 from bigseg.tasks.features import FeaturesOutput, build_and_write, load_inputs
 from bigseg.tasks.train import TrainResult, check_train_config, train_segments
 
@@ -46,11 +46,7 @@ def run_pipeline(cfg: BigsegConfig, spark: SparkSession | None = None) -> Pipeli
     check_train_config(cfg)
     start = time.perf_counter()
     with open_job_run(cfg, "pipeline", f"pipeline-k{cfg.model.k or 'sweep'}") as run:
-        if spark is None:
-            from bigseg.session import get_spark
-
-            spark = get_spark(cfg.spark)
-        log_spark_ui(spark)
+        spark = job_spark(cfg, spark)
         sources = load_inputs(spark, cfg, run)
         try:
             features = build_and_write(spark, cfg, run, sources)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bigseg.config import BigsegConfig
-from bigseg.tasks.common import features_path, log_spark_ui, open_job_run
+from bigseg.tasks.common import features_path, job_spark, open_job_run
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -42,17 +42,14 @@ def run_profile(cfg: BigsegConfig, spark: SparkSession | None = None) -> Profile
     from bigseg.segments.audiences import export_audiences
     from bigseg.segments.profiles import profile_segments
     from bigseg.segments.report import write_report
+    from bigseg.tasks.train import log_profiles
     from bigseg.tracking.versions import get_segment_version
 
     name = cfg.tracking.registered_model
     path = features_path(cfg)
     with open_job_run(cfg, "profiles", f"profiles-{cfg.inputs.version}") as run:
         version = get_segment_version(run.client, name, cfg.inputs.version)
-        if spark is None:
-            from bigseg.session import get_spark
-
-            spark = get_spark(cfg.spark)
-        log_spark_ui(spark)
+        spark = job_spark(cfg, spark)
         features = spark.read.parquet(path)
         segments = version.read(spark).select("customer_id", "segment_id")
         table = features.join(segments, "customer_id").persist(StorageLevel.MEMORY_AND_DISK)
@@ -81,10 +78,7 @@ def run_profile(cfg: BigsegConfig, spark: SparkSession | None = None) -> Profile
                                       profiles=profiles, actions=actions)
         finally:
             table.unpersist()
-        shown = profiles.table.copy()
-        shown["top_features"] = shown["top_features"].map(lambda v: ", ".join(map(str, v)))
-        run.log_text(shown.to_csv(index_label="segment_id"), "segments/profiles.csv")
-        run.log_dict(actions, "segments/actions.json")
+        log_profiles(run, profiles, actions)
         run.log_artifact(report, "report")
         run.client.set_tag(run.run_id, "bigseg.segments.version", version.version)
         log.info("profile of %s v%s: %d segments, report %s", name, version.version,

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bigseg.config import BigsegConfig, ModelConfig
-from bigseg.tasks.common import features_path, log_spark_ui, open_job_run, segments_root
+from bigseg.tasks.common import features_path, job_spark, open_job_run, segments_root
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -191,11 +191,16 @@ def _log_fit(run: RunLogger, seg: SegmentationRun, cfg: BigsegConfig) -> None:
             child.log_quality({k: v for k, v in row.items() if k != "k"})
 
 
+def log_profiles(run: RunLogger, profiles: Any, actions: dict[str, str]) -> None:
+    """The profile table (CSV, one row per segment) and the actions (JSON)."""
+    table = profiles.table.copy()
+    table["top_features"] = table["top_features"].map(lambda v: ", ".join(map(str, v)))
+    run.log_text(table.to_csv(index_label="segment_id"), "segments/profiles.csv")
+    run.log_dict({str(k): v for k, v in actions.items()}, "segments/actions.json")
+
+
 def _log_outputs(run: RunLogger, seg: SegmentationRun, out_dir: Path) -> None:
-    profiles = seg.profiles.table.copy()
-    profiles["top_features"] = profiles["top_features"].map(lambda v: ", ".join(map(str, v)))
-    run.log_text(profiles.to_csv(index_label="segment_id"), "segments/profiles.csv")
-    run.log_dict({str(k): v for k, v in seg.actions.items()}, "segments/actions.json")
+    log_profiles(run, seg.profiles, seg.actions)
     if seg.audiences is not None:
         run.log_text(seg.audiences.manifest.to_csv(index=False), "segments/audiences.csv")
     if seg.report is not None:
@@ -253,11 +258,7 @@ def run_train(cfg: BigsegConfig, spark: SparkSession | None = None) -> TrainResu
     check_train_config(cfg)
     path = features_path(cfg)
     with open_job_run(cfg, "train", f"train-k{cfg.model.k or 'sweep'}") as run:
-        if spark is None:
-            from bigseg.session import get_spark
-
-            spark = get_spark(cfg.spark)
-        log_spark_ui(spark)
+        spark = job_spark(cfg, spark)
         metadata = FeatureMetadata.load(Path(path) / METADATA_FILE)
         features = spark.read.parquet(path)
         run.log_inputs({"features": {"path": path, "as_of": metadata.as_of}})

@@ -281,7 +281,11 @@ class ModelConfig:
     init: str = "k-means||"
     init_steps: int = 2
     assignment: str = "auto"
+    # auto: faiss-gpu, else torch on CUDA, else faiss-cpu, chosen on each executor task.
     backend: str = "auto"
+    # An executor where an explicitly requested GPU backend cannot run: "cpu" runs
+    # faiss-cpu there with a logged reason; "error" fails the fit naming the executors.
+    backend_fallback: str = "cpu"
     num_workers: int | None = None
     handle_invalid: str = "error"
 

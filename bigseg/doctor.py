@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 PROBE_SCHEMA = (
     "host string, pid long, python string, bigseg string, faiss string, "
     "faiss_simd string, faiss_threads long, cpus long, gpus long, gpu_backends string, "
-    "error string"
+    "gpu_address string, auto_backend string, error string"
 )
 
 
@@ -57,25 +57,33 @@ def faiss_build_info() -> tuple[str, str, int]:
 
 def gpu_backends() -> tuple[int, list[str]]:
     """GPUs visible to this process and the GPU backends that can use them."""
+    from bigseg.kmeans import gpu
+
     count, backends = 0, []
     try:
-        import faiss
-
-        n = faiss.get_num_gpus() if hasattr(faiss, "get_num_gpus") else 0
+        n = gpu.faiss_gpu_count()
         if n > 0:
             count = max(count, n)
             backends.append("faiss-gpu")
     except ImportError:
         pass
     try:
-        import torch
-
-        if torch.cuda.is_available():
-            count = max(count, torch.cuda.device_count())
+        n = gpu.torch_cuda_count()
+        if n > 0:
+            count = max(count, n)
             backends.append("torch")
     except ImportError:
         pass
     return count, backends
+
+
+def task_backend(ctx) -> tuple[str, str]:
+    """(the task's Spark GPU address or "", what backend="auto" picks in this task)."""
+    from bigseg.kmeans.assign import choose_backend
+    from bigseg.spark.training import task_gpu_address
+
+    address = task_gpu_address(ctx)
+    return address or "", choose_backend("auto", gpu_address=address).describe()
 
 
 def make_executor_probe() -> Callable:
@@ -90,6 +98,7 @@ def make_executor_probe() -> Callable:
         import socket
 
         import pyarrow as pa
+        from pyspark import TaskContext
 
         for _ in batches:
             pass
@@ -104,6 +113,8 @@ def make_executor_probe() -> Callable:
             "cpus": os.cpu_count() or 0,
             "gpus": 0,
             "gpu_backends": "",
+            "gpu_address": "",
+            "auto_backend": "",
             "error": "",
         }
         try:
@@ -114,6 +125,7 @@ def make_executor_probe() -> Callable:
             row["faiss"], row["faiss_simd"], row["faiss_threads"] = remote.faiss_build_info()
             gpus, backends = remote.gpu_backends()
             row["gpus"], row["gpu_backends"] = gpus, ",".join(backends)
+            row["gpu_address"], row["auto_backend"] = remote.task_backend(TaskContext.get())
         except Exception as exc:  # noqa: BLE001 - reported to the driver as a failed check
             row["error"] = f"{type(exc).__name__}: {exc}"
         yield pa.RecordBatch.from_pylist([row])
@@ -205,11 +217,14 @@ def check_executors(spark: SparkSession, cfg: BigsegConfig) -> list[CheckResult]
                                f"{detail}; {'; '.join(versions)}"))
     builds = sorted({f"{r.faiss_simd}, {r.faiss_threads} threads" for r in rows})
     results.append(CheckResult("faiss (executors)", True, "; ".join(builds)))
-    gpu_rows = sorted({(r.host, r.gpus, r.gpu_backends) for r in rows})
+    gpu_rows = sorted({(r.host, r.gpus, r.gpu_backends, r.auto_backend) for r in rows})
     gpu_detail = "; ".join(
-        f"{host}: {gpus} GPU(s) [{backends or 'no GPU backend'}]"
-        for host, gpus, backends in gpu_rows
+        f"{host}: {gpus} GPU(s) [{backends or 'no GPU backend'}], auto -> {auto}"
+        for host, gpus, backends, auto in gpu_rows
     )
+    addresses = sorted({r.gpu_address for r in rows if r.gpu_address})
+    if addresses:
+        gpu_detail += f"; tasks hold Spark GPU(s) {', '.join(addresses)}"
     results.append(CheckResult("gpus (executors)", True, gpu_detail))
     return results
 

@@ -11,7 +11,15 @@ the same thing in both modes and weighted sums of it stay comparable.
 
 Backends: ``faiss-cpu`` (default), ``faiss-gpu`` (a FAISS GPU build and a visible GPU),
 ``torch`` (CUDA when available, else CPU, so CI runs its code path). torch is imported
-lazily, only by the torch backend.
+lazily, only by the torch backend. ``choose_backend`` is the policy that picks one in a
+process (an executor task): ``auto`` prefers faiss-gpu, then torch on CUDA, then
+faiss-cpu; an explicit GPU backend that cannot run either raises or, with
+``fallback="cpu"``, runs faiss-cpu and says why (``BackendChoice``).
+
+Exact search gives the same labels on every backend up to float rounding: GPU and CPU
+compute ``||c||^2 - 2<x, c>`` with different summation orders, so a point (almost)
+equidistant from two centroids can go either way (ties within ~1e-6 relative); ties that
+are exact go to the lower centroid index on all of them.
 """
 
 from __future__ import annotations
@@ -29,9 +37,12 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "ASSIGNMENTS",
     "BACKENDS",
+    "FALLBACKS",
     "AUTO_ANN_MIN_CLUSTERS",
     "AnnParams",
     "Assigner",
+    "BackendChoice",
+    "choose_backend",
     "default_nlist",
     "make_assigner",
     "resolve_assignment",
@@ -40,6 +51,9 @@ __all__ = [
 
 ASSIGNMENTS = ("auto", "exact", "hnsw", "ivf")
 BACKENDS = ("auto", "faiss-cpu", "faiss-gpu", "torch")
+# What an explicit GPU backend that cannot run in a process does: "error" raises,
+# "cpu" runs faiss-cpu there and records the reason.
+FALLBACKS = ("cpu", "error")
 
 # "auto" uses exact search below this many centroids and IVF from it on.
 # Exact vs HNSW (faiss-cpu 1.15.1, d=32, 200k blob points, HNSW M=32, efSearch=16 with its
@@ -156,36 +170,171 @@ def resolve_assignment(assignment: str, n_clusters: int) -> str:
     return "exact" if n_clusters < AUTO_ANN_MIN_CLUSTERS else "ivf"
 
 
+@dataclass(frozen=True)
+class BackendChoice:
+    """The backend one process runs, on which device, and why.
+
+    ``device`` is a CUDA ordinal (None: the CPU). ``reason`` says why the search is not
+    on a GPU or not the backend requested ("" when it is); ``fallback`` is True when
+    the requested backend could not run and faiss-cpu runs instead.
+    """
+
+    requested: str
+    backend: str
+    device: int | None = None
+    reason: str = ""
+    fallback: bool = False
+
+    @property
+    def on_gpu(self) -> bool:
+        return self.device is not None
+
+    @property
+    def device_name(self) -> str:
+        return "cpu" if self.device is None else f"cuda:{self.device}"
+
+    def describe(self) -> str:
+        """E.g. ``faiss-cpu on cpu (fallback from faiss-gpu: faiss.get_num_gpus() is 0)``."""
+        text = f"{self.backend} on {self.device_name}"
+        if self.fallback:
+            return f"{text} (fallback from {self.requested}: {self.reason})"
+        return f"{text} ({self.reason})" if self.reason else text
+
+    def as_dict(self) -> dict:
+        return {
+            "requested": self.requested,
+            "backend": self.backend,
+            "device": self.device_name,
+            "fallback": self.fallback,
+            "reason": self.reason,
+        }
+
+
+def _gpu_problem(backend: str, device: int) -> str | None:
+    """Why ``backend`` cannot search on CUDA ordinal ``device`` here (None: it can)."""
+    from bigseg.kmeans import gpu
+
+    if backend == "faiss-gpu":
+        count = gpu.faiss_gpu_count()
+        if count == 0:
+            return "faiss.get_num_gpus() is 0" + (
+                "" if hasattr(faiss, "get_num_gpus") else " (a CPU-only FAISS build)"
+            )
+        what = "faiss"
+    else:
+        if not gpu.torch_installed():
+            return "torch is not installed"
+        count = gpu.torch_cuda_count()
+        if count == 0:
+            return "torch.cuda.is_available() is False"
+        what = "torch"
+    if device >= count:
+        return f"GPU ordinal {device} is out of range: {what} sees {count} GPU(s)"
+    return None
+
+
+def choose_backend(
+    requested: str,
+    *,
+    device: int | None = None,
+    gpu_address: str | None = None,
+    fallback: str = "error",
+    approximate: bool = False,
+    context: str = "",
+) -> BackendChoice:
+    """Pick the search backend for this process.
+
+    ``device``: the CUDA ordinal to use; or ``gpu_address``: the GPU a scheduler gave
+    this process (Spark's task resource), mapped through ``CUDA_VISIBLE_DEVICES`` (see
+    ``gpu.cuda_ordinal``); neither: ordinal 0, the first visible GPU. ``approximate``:
+    the assignment is HNSW / IVF, which torch cannot do (``auto`` then skips torch).
+    ``context`` is added to the reason (e.g. that a task holds no GPU resource).
+
+    ``auto``: faiss-gpu, else torch on CUDA, else faiss-cpu (the reasons recorded);
+    torch is asked only where an NVIDIA device node exists or torch is already imported
+    (importing it costs ~2 s), so ``auto`` on a CPU machine stays light.
+    ``torch``: on CUDA where torch sees the GPU, else on the CPU (legal: CI runs it),
+    except where a GPU was asked for (``device`` or ``gpu_address`` given): then torch
+    on the CPU is treated as the GPU being unusable. ``faiss-gpu``, or ``torch`` without torch
+    or without its GPU: ``fallback="error"`` raises ``ValueError`` naming what is
+    missing; ``"cpu"`` returns faiss-cpu with ``fallback=True`` and the reason.
+    """
+    if requested not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {requested!r}.")
+    if fallback not in FALLBACKS:
+        raise ValueError(f"backend fallback must be one of {FALLBACKS}, got {fallback!r}.")
+    if requested == "torch" and approximate:
+        raise ValueError(
+            "backend='torch' supports assignment='exact' only; use backend='faiss-cpu' or "
+            "'faiss-gpu' for approximate (hnsw / ivf) assignment."
+        )
+    from bigseg.kmeans import gpu
+
+    gpu_asked = device is not None or gpu_address is not None
+    address_problem = None
+    if device is None:
+        device = 0
+        if gpu_address is not None:
+            try:
+                device = gpu.cuda_ordinal(gpu_address)
+            except ValueError as exc:
+                address_problem = str(exc)
+
+    def problem(backend: str) -> str | None:
+        found = _gpu_problem(backend, device)
+        return found if found is not None else address_problem
+
+    def with_context(reason: str) -> str:
+        return f"{reason}; {context}" if context else reason
+
+    if requested == "faiss-cpu":
+        return BackendChoice(requested, "faiss-cpu")
+    if requested == "auto":
+        reasons = []
+        found = problem("faiss-gpu")
+        if found is None:
+            return BackendChoice(requested, "faiss-gpu", device)
+        reasons.append(f"faiss-gpu: {found}")
+        if approximate:
+            reasons.append("torch: exact search only")
+        elif not gpu.torch_worth_probing():
+            reasons.append("torch: not installed or no NVIDIA device node (/dev/nvidia*)")
+        else:
+            found = problem("torch")
+            if found is None:
+                return BackendChoice(requested, "torch", device, reason=reasons[0])
+            reasons.append(f"torch: {found}")
+        return BackendChoice(requested, "faiss-cpu", reason=with_context("; ".join(reasons)))
+    found = problem(requested)
+    if found is None:
+        return BackendChoice(requested, requested, device)
+    if requested == "torch" and gpu.torch_installed() and not gpu_asked:
+        # No GPU was asked for: torch on the CPU is what this process can do.
+        return BackendChoice(requested, "torch", None, reason=found)
+    reason = with_context(found)
+    if fallback == "cpu":
+        return BackendChoice(requested, "faiss-cpu", reason=reason, fallback=True)
+    hint = " (pip install 'bigseg[torch]')" if found == "torch is not installed" else ""
+    raise ValueError(
+        f"backend={requested!r} cannot run here: {reason}{hint}. Use backend='faiss-cpu' or "
+        "'auto', or let it fall back to faiss-cpu (backend fallback 'cpu')."
+    )
+
+
 def faiss_gpu_count() -> int:
     """GPUs FAISS can use (0 for a CPU-only FAISS build)."""
-    get = getattr(faiss, "get_num_gpus", None)
-    return int(get()) if get is not None else 0
+    from bigseg.kmeans.gpu import faiss_gpu_count as count
+
+    return count()
 
 
 def resolve_backend(backend: str) -> str:
-    """``"auto"`` -> ``"faiss-gpu"`` if FAISS sees a GPU, else ``"faiss-cpu"``.
+    """The backend ``choose_backend`` picks here (``"auto"`` resolved), without fallback.
 
     An explicitly requested backend that cannot run here raises a ``ValueError`` that says
     what is missing, instead of silently running on something else.
     """
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}.")
-    if backend == "auto":
-        return "faiss-gpu" if faiss_gpu_count() > 0 else "faiss-cpu"
-    if backend == "faiss-gpu" and faiss_gpu_count() == 0:
-        raise ValueError(
-            "backend='faiss-gpu' needs a FAISS build with GPU support and a visible CUDA "
-            "GPU; faiss.get_num_gpus() is 0 here. Use backend='faiss-cpu' or 'auto'."
-        )
-    if backend == "torch":
-        from bigseg.kmeans.torch_assign import torch_available
-
-        if not torch_available():
-            raise ValueError(
-                "backend='torch' needs PyTorch: pip install 'bigseg[torch]' (or use "
-                "backend='faiss-cpu')."
-            )
-    return backend
+    return choose_backend(backend).backend
 
 
 def _as_search_out(n: int, out):
@@ -201,10 +350,13 @@ def _as_search_out(n: int, out):
 class FaissAssigner:
     """Exact (flat), HNSW or IVF search over the centroids with a FAISS index."""
 
-    def __init__(self, n_features, *, assignment, gpu, spherical, ann_params: AnnParams):
+    def __init__(
+        self, n_features, *, assignment, gpu, spherical, ann_params: AnnParams, device: int = 0
+    ):
         self.n_features = n_features
         self.assignment = assignment
         self.gpu = gpu
+        self.device = device
         self.spherical = spherical
         self.ann = ann_params
         self.n_clusters = 0
@@ -236,7 +388,7 @@ class FaissAssigner:
             if self.gpu:
                 from bigseg.kmeans.gpu import gpu_flat_index
 
-                self._flat = gpu_flat_index(self.n_features, self.metric)
+                self._flat = gpu_flat_index(self.n_features, self.metric, self.device)
             elif self.spherical:
                 self._flat = faiss.IndexFlatIP(self.n_features)
             else:
@@ -289,7 +441,7 @@ class FaissAssigner:
         if self.gpu:
             from bigseg.kmeans.gpu import to_gpu
 
-            index = to_gpu(index)
+            index = to_gpu(index, self.device)
         return index
 
     def search(self, X, out=None):
@@ -328,34 +480,39 @@ def make_assigner(
     backend: str = "faiss-cpu",
     spherical: bool = False,
     ann_params: dict | AnnParams | None = None,
+    device: int | None = None,
 ):
     """Build an assigner over ``centroids`` (float32 (k, d); unit rows when spherical).
 
     ``assignment`` is ``"exact"``, ``"hnsw"`` or ``"ivf"`` (``"auto"`` is resolved from k);
-    ``backend`` is ``"faiss-cpu"``, ``"faiss-gpu"`` or ``"torch"`` (``"auto"`` resolved).
+    ``backend`` is ``"faiss-cpu"``, ``"faiss-gpu"`` or ``"torch"`` (``"auto"`` resolved);
+    ``device`` is the CUDA ordinal of a GPU backend (None: 0, the first visible GPU).
     """
     centroids = np.ascontiguousarray(centroids, dtype=np.float32)
     if centroids.ndim != 2:
         raise ValueError(f"centroids must be 2-D (k, d), got shape {centroids.shape}.")
     assignment = resolve_assignment(assignment, centroids.shape[0])
-    backend = resolve_backend(backend)
+    if backend == "torch" and assignment != "exact":
+        raise ValueError(
+            f"backend='torch' supports assignment='exact' only, got {assignment!r}; "
+            "use backend='faiss-cpu' or 'faiss-gpu' for approximate assignment."
+        )
+    choice = choose_backend(backend, device=device, approximate=assignment != "exact")
     params = AnnParams.from_mapping(ann_params)
-    if backend == "torch":
-        if assignment != "exact":
-            raise ValueError(
-                f"backend='torch' supports assignment='exact' only, got {assignment!r}; "
-                "use backend='faiss-cpu' or 'faiss-gpu' for approximate assignment."
-            )
+    if choice.backend == "torch":
         from bigseg.kmeans.torch_assign import TorchAssigner
 
-        assigner = TorchAssigner(centroids.shape[1], spherical=spherical)
+        assigner = TorchAssigner(
+            centroids.shape[1], spherical=spherical, device=choice.device_name
+        )
     else:
         assigner = FaissAssigner(
             centroids.shape[1],
             assignment=assignment,
-            gpu=backend == "faiss-gpu",
+            gpu=choice.backend == "faiss-gpu",
             spherical=spherical,
             ann_params=params,
+            device=choice.device or 0,
         )
     assigner.update(centroids)
     return assigner

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bigseg.kmeans.assign import AnnParams, make_assigner, resolve_assignment, resolve_backend
+from bigseg.kmeans.assign import AnnParams, choose_backend, make_assigner, resolve_assignment
 from bigseg.kmeans.diagnostics import RecallProbe, imbalance_factor
 from bigseg.kmeans.params import validate_params
 from bigseg.kmeans.repair import split_empty_clusters
@@ -49,7 +49,8 @@ class LloydResult:
     ``centroids`` float32 (k, d) and ``inertia`` / ``n_iter`` / ``history`` / ``converged``
     are global (the same in every participant); ``labels`` int64 are those of the
     participant's own shard. ``cluster_sizes`` are the global weighted counts of the final
-    assignment; ``assignment`` and ``backend`` are what "auto" resolved to.
+    assignment; ``assignment`` and ``backend`` are what "auto" resolved to, ``device`` the
+    CUDA ordinal the backend ran on (None: the CPU).
     """
 
     centroids: np.ndarray
@@ -61,6 +62,7 @@ class LloydResult:
     cluster_sizes: np.ndarray | None = None
     assignment: str = "exact"  # resolved: "exact" | "hnsw" | "ivf"
     backend: str = "faiss-cpu"  # resolved: "faiss-cpu" | "faiss-gpu" | "torch"
+    device: int | None = None
 
 
 def _identity(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -194,6 +196,7 @@ def lloyd(
     callback: Callable[[dict], None] | None = None,
     ann_params: dict | AnnParams | None = None,
     block_size: int = DEFAULT_BLOCK_SIZE,
+    device: int | None = None,
 ) -> LloydResult:
     """Run Lloyd iterations from ``init_centroids`` on ``X`` (this participant's shard).
 
@@ -203,6 +206,8 @@ def lloyd(
     rows of X and centroids are unit vectors and distances are on the unit sphere
     (``2 - 2 cos``). ``allreduce`` sums dicts of float64 arrays over all participants;
     None means a single process. ``callback`` receives each iteration's history record.
+    ``device``: the CUDA ordinal of a GPU backend (None: 0); participants may each run a
+    different backend (exact search agrees across them up to float ties).
 
     Returns a ``LloydResult`` whose labels and inertia match the returned centroids.
     """
@@ -244,7 +249,10 @@ def lloyd(
 
     requested = assignment
     assignment = resolve_assignment(assignment, k)
-    backend = resolve_backend(backend)
+    choice = choose_backend(
+        backend, device=device, approximate=requested not in ("auto", "exact")
+    )
+    backend, device = choice.backend, choice.device
     if requested == "auto" and backend != "faiss-cpu":
         # FAISS has no GPU HNSW and the torch backend is exact only; brute force on a GPU
         # beats CPU HNSW at the k bigseg targets.
@@ -284,6 +292,7 @@ def lloyd(
                 backend=backend,
                 spherical=spherical,
                 ann_params=ann_params,
+                device=device,
             )
         else:
             assigner.update(centroids)
@@ -346,4 +355,5 @@ def lloyd(
         cluster_sizes=sizes,
         assignment=assignment,
         backend=backend,
+        device=device,
     )

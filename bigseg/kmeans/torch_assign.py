@@ -4,7 +4,10 @@ torch is imported here only, and only when this backend is used, so bigseg runs 
 it. On CPU the backend exists so that CI exercises the same code path the CUDA run takes.
 
 Memory stays bounded for any k: points are processed in row chunks and centroids in
-column chunks, so the distance tile never exceeds ``TILE_ELEMENTS`` floats.
+column chunks, so the distance tile never exceeds ``TILE_ELEMENTS`` floats on the CPU and
+``CUDA_TILE_ELEMENTS`` on a GPU. ``device`` is ``"cpu"`` or ``"cuda:<ordinal>"`` (see
+``bigseg.kmeans.gpu`` for ordinals and ``CUDA_VISIBLE_DEVICES``). Matrix products run in
+full float32 (torch's default: no TF32), so labels match FAISS's up to float ties.
 """
 
 from __future__ import annotations
@@ -17,6 +20,10 @@ import numpy as np
 # 32M float32 = 128 MiB per distance tile: large enough for full-speed GEMMs, small
 # enough for any GPU and for a Spark executor's memory.
 TILE_ELEMENTS = 1 << 25
+# 128M float32 = 512 MiB on a GPU: 2,048 rows per chunk at k=65,536, so each product is
+# 17 GFLOP, well past launch overhead; still small beside the several Spark tasks that
+# may share one GPU (spark.task.resource.gpu.amount < 1).
+CUDA_TILE_ELEMENTS = 1 << 27
 MAX_CENTROID_CHUNK = 1 << 16
 
 
@@ -70,7 +77,9 @@ class TorchAssigner:
             return sqdist, labels
         k = self.n_clusters
         col_chunk = min(k, MAX_CENTROID_CHUNK)
-        row_chunk = max(256, TILE_ELEMENTS // col_chunk)
+        # read at call time (not only in __init__) so tests can shrink the tiles
+        tile = TILE_ELEMENTS if self.device.type == "cpu" else CUDA_TILE_ELEMENTS
+        row_chunk = max(256, tile // col_chunk)
         with torch.inference_mode():
             for start in range(0, n, row_chunk):
                 stop = min(n, start + row_chunk)
@@ -87,15 +96,15 @@ class TorchAssigner:
         best_d = best_i = None
         for c0 in range(0, k, col_chunk):
             c1 = min(k, c0 + col_chunk)
-            ip = x @ self._c[c0:c1].T
             if self.spherical:
                 # unit vectors: ||x - c||^2 = 2 - 2 <x, c>
-                val, idx = torch.max(ip, dim=1)
+                val, idx = torch.max(x @ self._c[c0:c1].T, dim=1)
                 d = 2.0 - 2.0 * val
             else:
-                # ||c||^2 - 2 <x, c>: the argmin of the full distance
-                ip.mul_(-2.0).add_(self._c_norm[c0:c1])
-                d, idx = torch.min(ip, dim=1)
+                # ||c||^2 - 2 <x, c>: the argmin of the full distance, written by one
+                # product (alpha=-2 scales exactly) instead of a product and two passes
+                tile = torch.addmm(self._c_norm[c0:c1], x, self._c[c0:c1].T, alpha=-2.0)
+                d, idx = torch.min(tile, dim=1)
             idx = idx + c0
             if best_d is None:
                 best_d, best_i = d, idx

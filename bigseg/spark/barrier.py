@@ -18,6 +18,11 @@ it a ShuffleMapStage: Spark reruns a failed barrier ShuffleMapStage as a whole (
 ``spark.stage.maxConsecutiveAttempts``), whereas a failed barrier ResultStage aborts the
 job at once.
 
+Each task picks its search backend where it runs (``training.executor_backend``: the
+Spark GPU it holds, or faiss-cpu with the reason); the tasks agree over the collective on
+whether every one can run and on the assignment, and every task returns its choice, so
+the driver logs and reports which backend each executor used.
+
 The function the executors run is built here, on the driver, as a closure over a
 ``TrainSpec``; FAISS and the core are imported inside it, on the executor.
 """
@@ -48,8 +53,11 @@ from bigseg.spark.training import (
     TrainResult,
     TrainSpec,
     describe_jobs,
+    executor_backend,
+    fit_assignment,
     load_shard,
     log_history,
+    report_backends,
     set_threads,
 )
 
@@ -198,6 +206,21 @@ def build_barrier_task(
                 if comm.rank == 0:
                     yield payload_batch(0, {}, {"status": "invalid", "input": input_meta})
                 return
+            # Each task picks its own backend (its executor's GPU, or the CPU fallback);
+            # the tasks agree on whether any cannot run and on the assignment.
+            backend, choice = executor_backend(spec, comm.rank, ctx)
+            agreed = comm.allreduce(
+                {
+                    "errors": np.array([choice is None], dtype=np.float64),
+                    "gpu": np.array([choice is not None and choice.on_gpu], dtype=np.float64),
+                }
+            )
+            if agreed["errors"][0] > 0:
+                # Not an exception either: every task reports, the driver names them.
+                status = {"status": "backend", "input": input_meta, "backend": backend}
+                yield payload_batch(comm.rank, {}, status)
+                return
+            assignment = fit_assignment(spec, any_gpu=agreed["gpu"][0] > 0)
             t_init = time.perf_counter()
             init = _barrier_init(spec, X, w, stats.n_rows, comm)
             init_seconds = time.perf_counter() - t_init
@@ -208,8 +231,9 @@ def build_barrier_task(
                 max_iter=spec.max_iter,
                 tol=spec.tol,
                 spherical=spec.spherical,
-                assignment=spec.assignment,
-                backend=spec.backend,
+                assignment=assignment,
+                backend=choice.backend,
+                device=choice.device,
                 seed=spec.seed,
                 allreduce=comm.allreduce,
             )
@@ -225,9 +249,13 @@ def build_barrier_task(
                 }
             )
             rank = comm.rank
-        if rank == 0:
+        if rank != 0:
+            yield payload_batch(rank, {}, {"status": "ok", "backend": backend})
+        else:
             meta = {
                 "status": "ok",
+                "backend": backend,
+                "assignment": assignment,
                 "input": input_meta,
                 "inertia": result.inertia,
                 "n_iter": result.n_iter,
@@ -268,7 +296,9 @@ def train_barrier(
     """Run the barrier stage on ``workers`` tasks over the unvalidated training ``frame``.
 
     Returns the input's statistics and task 0's result, or None in its place when the
-    tasks found the input unusable (the caller raises the message, see dataset).
+    tasks found the input unusable (the caller raises the message, see dataset). Raises
+    ValueError naming the executors when a task's backend cannot run there (with
+    ``backend_fallback="error"``).
     """
     task = build_barrier_task(spec)
     describe_jobs(spark, f"bigseg FaissKMeans: barrier training, k={spec.k}, {workers} tasks")
@@ -295,8 +325,10 @@ def train_barrier(
         raise RuntimeError("the barrier stage finished without a result from task 0")
     arrays, meta = payloads[0]
     stats = InputStats(**meta["input"])
-    if meta["status"] != "ok":
+    if meta["status"] == "invalid":
         return stats, None
+    backends = [m["backend"] for _, m in payloads.values() if m and "backend" in m]
+    report_backends(backends, "barrier")
     log_history(meta["history"], "barrier")
     log.info(
         "FaissKMeans barrier stage: %d tasks, %.2f s in all (%.2f s reading shards, %.2f s "
@@ -325,4 +357,5 @@ def train_barrier(
         worker_peak_mb=[float(m) for m in arrays["peak_rss_mb"]],
         worker_baseline_mb=[float(m) for m in arrays["baseline_rss_mb"]],
         shard_mb=[float(m) for m in arrays["shard_mb"]],
+        backends=backends,
     )

@@ -17,7 +17,7 @@ from bigseg.spark.dataset import check_input, prepare, training_frame
 from bigseg.spark.jobs import train_jobs
 from bigseg.spark.model import FaissKMeansModel, FaissKMeansSummary
 from bigseg.spark.params import _FaissKMeansParams
-from bigseg.spark.training import TrainSpec, choose_mode, spec_runtime
+from bigseg.spark.training import TrainSpec, check_backend_params, choose_mode, spec_runtime
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,11 @@ class FaissKMeans(Estimator, _FaissKMeansParams, DefaultParamsReadable, DefaultP
     core's Lloyd iterations, exchanging float64 partial sums with the other tasks over
     authenticated TCP every iteration. With the same seed the centroids do not depend on
     the input's partitioning or on the cluster (1e-5 relative).
+
+    Each training task picks its search backend where it runs (``backend``: its Spark
+    GPU with faiss-gpu or torch, else faiss-cpu; ``backendFallback`` says what an
+    executor without the requested GPU backend does); ``summary.backendsUsed`` says
+    which ran where.
 
     Building and configuring the estimator imports neither FAISS nor the core.
 
@@ -53,6 +58,7 @@ class FaissKMeans(Estimator, _FaissKMeansParams, DefaultParamsReadable, DefaultP
         weightCol: str | None = None,
         assignment: str = "auto",
         backend: str = "auto",
+        backendFallback: str = "cpu",
         distanceCol: str = "distance",
         numWorkers: int | None = None,
         handleInvalid: str = "error",
@@ -79,6 +85,7 @@ class FaissKMeans(Estimator, _FaissKMeansParams, DefaultParamsReadable, DefaultP
         weightCol: str | None = None,
         assignment: str = "auto",
         backend: str = "auto",
+        backendFallback: str = "cpu",
         distanceCol: str = "distance",
         numWorkers: int | None = None,
         handleInvalid: str = "error",
@@ -124,6 +131,9 @@ class FaissKMeans(Estimator, _FaissKMeansParams, DefaultParamsReadable, DefaultP
     def setBackend(self, value: str) -> FaissKMeans:
         return self._set(backend=value)
 
+    def setBackendFallback(self, value: str) -> FaissKMeans:
+        return self._set(backendFallback=value)
+
     def setDistanceCol(self, value: str) -> FaissKMeans:
         return self._set(distanceCol=value)
 
@@ -154,6 +164,7 @@ class FaissKMeans(Estimator, _FaissKMeansParams, DefaultParamsReadable, DefaultP
                     f"initialModel has {init_centroids.shape[0]} centroids but k={k}; "
                     "set k to match it."
                 )
+        check_backend_params(self.getBackend(), self.getAssignment())
         weight_col = self._weight_col()
         features_col = self.getFeaturesCol()
         frame = training_frame(dataset, features_col=features_col, weight_col=weight_col)
@@ -175,6 +186,7 @@ class FaissKMeans(Estimator, _FaissKMeansParams, DefaultParamsReadable, DefaultP
                 init_mode=self.getInitMode(),
                 assignment=self.getAssignment(),
                 backend=self.getBackend(),
+                backend_fallback=self.getBackendFallback(),
                 weighted=weight_col is not None,
                 handle_invalid=self.getHandleInvalid(),
                 n_features=None if init_centroids is None else init_centroids.shape[1],

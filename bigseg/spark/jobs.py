@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -26,9 +27,13 @@ from bigseg.spark.sampling import local_candidates, merge_candidates, sample_siz
 from bigseg.spark.training import (
     TrainResult,
     TrainSpec,
+    check_backends,
     describe_jobs,
+    executor_backend,
+    fit_assignment,
     load_shard,
     log_history,
+    report_backends,
     set_threads,
 )
 
@@ -36,17 +41,6 @@ if TYPE_CHECKING:
     from bigseg.spark.dataset import PreparedInput
 
 log = logging.getLogger(__name__)
-
-
-def _resolved_search(spec: TrainSpec) -> tuple[str, str]:
-    """The core's choice of assignment and backend, made the same way lloyd makes it."""
-    from bigseg.kmeans.assign import resolve_assignment, resolve_backend
-
-    assignment = resolve_assignment(spec.assignment, spec.k)
-    backend = resolve_backend(spec.backend)
-    if spec.assignment == "auto" and backend == "faiss-gpu":
-        assignment = "exact"
-    return assignment, backend
 
 
 def _blockwise(X, w, transform, block: int = 1 << 16) -> np.ndarray:
@@ -79,7 +73,12 @@ def build_partition_pass(
         from bigseg.kmeans.lloyd import normalize_rows
 
         set_threads(spec.task_cpus)
-        part = TaskContext.get().partitionId()
+        ctx = TaskContext.get()
+        part = ctx.partitionId()
+        # Every pass picks the backend where it runs (a partition may move executors);
+        # the first pass only reports it, so the driver can fail early or fix the
+        # assignment for all passes.
+        backend, choice = executor_backend(spec, part, ctx, announce=sample)
         X_raw, w, _ = load_shard(batches, spec, spec.n_features)
         X = normalize_rows(X_raw) if spec.spherical and X_raw.shape[0] else X_raw
         out: dict[str, np.ndarray] = {}
@@ -97,21 +96,29 @@ def build_partition_pass(
             from bigseg.kmeans.assign import make_assigner
             from bigseg.kmeans.stats import lloyd_stats
 
-            assignment, backend = _resolved_search(spec)
+            if choice is None:
+                raise ValueError(f"host {backend['host']}: {backend['error']}")
             assigner = make_assigner(
-                centroids, assignment=assignment, backend=backend, spherical=spec.spherical
+                centroids,
+                assignment=spec.assignment,
+                backend=choice.backend,
+                device=choice.device,
+                spherical=spec.spherical,
             )
             labels, _, stats = lloyd_stats(X, assigner, w)
             out.update(stats.to_arrays())
             out["rows"] = np.bincount(labels, minlength=spec.k).astype(np.float64)
             out["search_seconds"] = np.array([stats.search_seconds])
-        yield payload_batch(part, out)
+        yield payload_batch(part, out, {"backend": backend})
 
     return partition_pass
 
 
-def _run_pass(df: DataFrame, fn, description: str, spark: SparkSession) -> dict[str, np.ndarray]:
-    """One Spark job: every partition's arrays, summed in partition order (or gathered)."""
+def _run_pass(
+    df: DataFrame, fn, description: str, spark: SparkSession
+) -> tuple[dict[str, np.ndarray], list[dict]]:
+    """One Spark job: every partition's arrays, summed in partition order (or gathered),
+    and each partition's backend record."""
     describe_jobs(spark, description)
     try:
         payloads = read_payloads(df.mapInArrow(fn, PAYLOAD_SCHEMA).collect())
@@ -119,6 +126,7 @@ def _run_pass(df: DataFrame, fn, description: str, spark: SparkSession) -> dict[
         describe_jobs(spark, None)
     total: dict[str, np.ndarray] = {}
     gathered: dict[str, list[np.ndarray]] = {}
+    backends = [meta["backend"] for _, meta in payloads.values() if meta]
     for arrays, _ in payloads.values():
         for name, arr in arrays.items():
             if name.startswith("cand_"):
@@ -129,7 +137,7 @@ def _run_pass(df: DataFrame, fn, description: str, spark: SparkSession) -> dict[
                 total[name] = arr.astype(np.float64, copy=True)
     for name, parts in gathered.items():
         total["cand_" + name] = np.concatenate(parts, axis=0)
-    return total
+    return total, backends
 
 
 def train_jobs(
@@ -147,12 +155,16 @@ def train_jobs(
         df = df.repartition(workers)
     df = df.persist()
     try:
-        first = _run_pass(
+        first, backends = _run_pass(
             df,
             build_partition_pass(spec, centroids=None, sample=True),
             f"bigseg FaissKMeans: sample and moments, k={spec.k}",
             spark,
         )
+        check_backends(backends)  # fail before any iteration; logged after the last
+        # One assignment for every pass, fixed from what the first pass's tasks chose.
+        any_gpu = any(b["device"] != "cpu" for b in backends)
+        spec = replace(spec, assignment=fit_assignment(spec, any_gpu=any_gpu))
         t_init = time.perf_counter()
         if spec.init_centroids is not None:
             centroids = spec.init_centroids
@@ -182,7 +194,7 @@ def train_jobs(
         it = 0
         for it in range(1, spec.max_iter + 1):
             t_it = time.perf_counter()
-            tot = _run_pass(
+            tot, _ = _run_pass(
                 df,
                 build_partition_pass(spec, centroids=centroids, mean=mean if it == 1 else None),
                 f"bigseg FaissKMeans: iteration {it}, k={spec.k}",
@@ -214,7 +226,7 @@ def train_jobs(
             if shift <= tol_abs:
                 converged = True
                 break
-        final = _run_pass(
+        final, backends = _run_pass(
             df,
             build_partition_pass(spec, centroids=centroids),
             f"bigseg FaissKMeans: final assignment, k={spec.k}",
@@ -223,6 +235,7 @@ def train_jobs(
     finally:
         df.unpersist()
     seconds = time.perf_counter() - t0
+    report_backends(backends, "jobs")
     log_history(history, "jobs")
     log.info("FaissKMeans jobs mode: %d iterations, %.2f s in all", it, seconds)
     return TrainResult(
@@ -237,4 +250,5 @@ def train_jobs(
         num_workers=workers,
         seconds=seconds,
         init_seconds=init_seconds,
+        backends=backends,
     )

@@ -14,6 +14,7 @@ from bigseg.spark.dataset import features_column
 from bigseg.spark.params import _FaissKMeansParams
 from bigseg.spark.persistence import FaissKMeansModelReader, FaissKMeansModelWriter
 from bigseg.spark.predict import PREDICT_FEATURES, PredictSpec, build_predict_fn
+from bigseg.spark.training import check_backend_params
 
 if TYPE_CHECKING:
     from bigseg.spark.training import TrainResult
@@ -134,6 +135,14 @@ class FaissKMeansSummary:
         return list(self._result.shard_mb)
 
     @property
+    def backendsUsed(self) -> list[dict[str, Any]]:
+        """One record per training task (jobs mode: per partition of the final pass):
+        ``task``, ``host``, ``pid``, ``gpu_address`` (the task's Spark GPU, or None),
+        ``requested``, ``backend``, ``device`` ("cpu" or "cuda:<ordinal>"), ``fallback``
+        (the requested backend could not run there) and ``reason``."""
+        return [dict(r) for r in self._result.backends]
+
+    @property
     def featuresCol(self) -> str:
         return self._model.getFeaturesCol()
 
@@ -163,6 +172,7 @@ class FaissKMeansSummary:
             "trainingSeconds": self.trainingSeconds,
             "initSeconds": self.initSeconds,
             "history": self.history,
+            "backendsUsed": self.backendsUsed,
         }
 
 
@@ -206,6 +216,9 @@ class FaissKMeansModel(Model, _FaissKMeansParams, MLWritable, MLReadable):
 
     def setBackend(self, value: str) -> FaissKMeansModel:
         return self._set(backend=value)
+
+    def setBackendFallback(self, value: str) -> FaissKMeansModel:
+        return self._set(backendFallback=value)
 
     # -- centroids -----------------------------------------------------------------------
 
@@ -264,6 +277,7 @@ class FaissKMeansModel(Model, _FaissKMeansParams, MLWritable, MLReadable):
                 raise ValueError(f"Output column {col!r} already exists in the DataFrame.")
         if pred_col == dist_col:
             raise ValueError(f"predictionCol and distanceCol are both {pred_col!r}.")
+        check_backend_params(self.getBackend(), self.getAssignment())
         spark = dataset.sparkSession
         spec = PredictSpec(
             centroids=np.array(self.centroids),
@@ -275,6 +289,8 @@ class FaissKMeansModel(Model, _FaissKMeansParams, MLWritable, MLReadable):
             prediction_col=pred_col,
             distance_col=dist_col,
             task_cpus=int(spark.sparkContext.getConf().get("spark.task.cpus", "1")),
+            backend_fallback=self.getBackendFallback(),
+            k=int(self.centroids.shape[0]),
         )
         fields = list(dataset.schema.fields) + [StructField(pred_col, IntegerType(), True)]
         if dist_col:

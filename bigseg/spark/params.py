@@ -31,6 +31,7 @@ from pyspark.ml.param.shared import (
 # building an estimator does not import FAISS.
 ASSIGNMENTS = ("auto", "exact", "hnsw", "ivf")
 BACKENDS = ("auto", "faiss-cpu", "faiss-gpu", "torch")
+BACKEND_FALLBACKS = ("cpu", "error")
 DISTANCE_MEASURES = ("euclidean", "cosine")
 INIT_MODES = ("k-means||", "k-means++", "random")
 HANDLE_INVALID = ("error", "skip")
@@ -47,7 +48,8 @@ PARAM_MAPPING: dict[str, str | None] = {
     "initMode": "init: 'k-means++' on a hash-chosen sample; 'k-means||' maps to it",
     "initSteps": None,
     "assignment": "assignment",
-    "backend": "backend",
+    "backend": "backend (chosen on each executor task: bigseg.kmeans.assign.choose_backend)",
+    "backendFallback": "choose_backend(fallback=...) on each executor task",
     "initialModel": "init_centroids (warm start; initMode is then ignored)",
 }
 
@@ -152,9 +154,18 @@ class _FaissKMeansParams(
     backend: Param[str] = Param(
         Params._dummy(),
         "backend",
-        "Search backend on each executor: 'faiss-cpu', 'faiss-gpu', 'torch', or 'auto' "
-        "(faiss-gpu where FAISS sees a GPU, else faiss-cpu).",
+        "Search backend, chosen on each executor task: 'faiss-cpu', 'faiss-gpu', 'torch' "
+        "(CUDA where torch sees the task's GPU, else CPU), or 'auto' (faiss-gpu, else torch "
+        "on CUDA, else faiss-cpu). A task holding a Spark 'gpu' resource uses that GPU.",
         typeConverter=_one_of("backend", BACKENDS),
+    )
+    backendFallback: Param[str] = Param(
+        Params._dummy(),
+        "backendFallback",
+        "Where the requested GPU backend cannot run on an executor: 'cpu' runs faiss-cpu "
+        "there, logging a WARNING with the host and the reason (summary.backendsUsed "
+        "shows it); 'error' fails the fit (or transform) naming the executors.",
+        typeConverter=_one_of("backendFallback", BACKEND_FALLBACKS),
     )
     distanceCol: Param[str] = Param(
         Params._dummy(),
@@ -208,6 +219,7 @@ class _FaissKMeansParams(
             distanceMeasure="euclidean",
             assignment="auto",
             backend="auto",
+            backendFallback="cpu",
             distanceCol="distance",
             handleInvalid="error",
             trainingMode="auto",
@@ -232,6 +244,10 @@ class _FaissKMeansParams(
     def getBackend(self) -> str:
         """Gets the value of `backend`."""
         return self.getOrDefault(self.backend)
+
+    def getBackendFallback(self) -> str:
+        """Gets the value of `backendFallback`."""
+        return self.getOrDefault(self.backendFallback)
 
     def getDistanceCol(self) -> str:
         """Gets the value of `distanceCol`."""

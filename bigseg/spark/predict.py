@@ -30,6 +30,8 @@ class PredictSpec:
     prediction_col: str
     distance_col: str  # "" for no distance column
     task_cpus: int = 1
+    backend_fallback: str = "cpu"  # see TrainSpec.backend_fallback
+    k: int = 0  # centroids; for the assignment rule (training.fit_assignment)
 
 
 def _describe_invalid(column: pa.Array, mask: np.ndarray, spec: PredictSpec, d: int) -> str:
@@ -51,20 +53,29 @@ def build_predict_fn(
     """Build, on the driver, the function executors run on each partition's batches.
 
     FAISS and the core are imported inside it, on the executor; the search structure
-    over the centroids is built once per partition.
+    over the centroids is built once per partition, on the backend that partition's
+    task picks (its Spark GPU, or the CPU; see ``training.executor_backend``). With
+    ``assignment="auto"`` a task on a GPU searches exactly, others by the core's rule.
     """
 
     def predict(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         import faiss
+        from pyspark import TaskContext
 
         from bigseg.kmeans.assign import make_assigner
+        from bigseg.spark.training import executor_backend, fit_assignment
 
         faiss.omp_set_num_threads(max(1, spec.task_cpus))
         d = spec.centroids.shape[1]
+        ctx = TaskContext.get()
+        backend, choice = executor_backend(spec, ctx.partitionId() if ctx else 0, ctx)
+        if choice is None:
+            raise ValueError(f"transform on host {backend['host']}: {backend['error']}")
         assigner = make_assigner(
             spec.centroids,
-            assignment=spec.assignment,
-            backend=spec.backend,
+            assignment=fit_assignment(spec, any_gpu=choice.on_gpu),
+            backend=choice.backend,
+            device=choice.device,
             spherical=spec.spherical,
         )
         for batch in batches:

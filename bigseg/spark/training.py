@@ -11,6 +11,7 @@ that picks the mode, and the helpers both use.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
@@ -42,6 +43,9 @@ class TrainSpec:
     backend: str
     weighted: bool
     handle_invalid: str = "error"
+    # An executor where the requested GPU backend cannot run: "cpu" runs faiss-cpu there
+    # (logged, and reported in TrainResult.backends); "error" fails the fit.
+    backend_fallback: str = "cpu"
     # None: the barrier tasks agree on the most common vector length (jobs mode: known).
     n_features: int | None = None
     # Valid rows (jobs mode, from its validation pass); barrier tasks count them.
@@ -87,6 +91,8 @@ class TrainResult:
     worker_peak_mb: list[float] = field(default_factory=list)  # per task (barrier mode)
     worker_baseline_mb: list[float] = field(default_factory=list)  # before the data
     shard_mb: list[float] = field(default_factory=list)  # bytes of each task's shard
+    # One record per training task: the backend it ran and why (see executor_backend).
+    backends: list[dict] = field(default_factory=list)
 
 
 # -- executor side ------------------------------------------------------------------------
@@ -108,6 +114,97 @@ def load_shard(batches: Iterable[pa.RecordBatch], spec: TrainSpec, n_features: i
         cosine=spec.spherical,
         weight=WEIGHT if spec.weighted else None,
     )
+
+
+def task_gpu_address(ctx) -> str | None:
+    """The first address of the task's Spark ``gpu`` resource (None: it holds none).
+
+    A task given several GPUs (spark.task.resource.gpu.amount > 1) uses the first: the
+    search runs on one device. Tasks sharing one GPU (amount < 1) all get its address.
+    """
+    try:
+        info = ctx.resources().get("gpu") if ctx is not None else None
+    except Exception:  # noqa: BLE001 - no resource information is "no GPU resource"
+        return None
+    addresses = list(getattr(info, "addresses", None) or [])
+    return str(addresses[0]) if addresses else None
+
+
+NO_GPU_RESOURCE = "the task holds no Spark 'gpu' resource (spark.task.resource.gpu.amount)"
+
+
+def executor_backend(spec, task: int, ctx, *, announce: bool = True):
+    """(record, choice) of the backend this task runs; choice None when it cannot run.
+
+    ``spec`` is a TrainSpec or PredictSpec (``backend``, ``backend_fallback``,
+    ``assignment``). The record (plain values) goes back to the driver; the choice is
+    logged here, on the executor: a fallback, or a task holding a GPU it does not use,
+    at WARNING (Python workers print WARNING and above to the executor's stderr);
+    ``announce=False`` logs at DEBUG only (jobs mode's every-iteration passes).
+    """
+    import socket
+
+    from bigseg.kmeans.assign import choose_backend
+
+    address = task_gpu_address(ctx)
+    record = {
+        "task": task,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "gpu_address": address,
+        "requested": spec.backend,
+        "error": None,
+    }
+    try:
+        choice = choose_backend(
+            spec.backend,
+            gpu_address=address,
+            fallback=spec.backend_fallback,
+            approximate=spec.assignment in ("hnsw", "ivf"),
+            context="" if address is not None else NO_GPU_RESOURCE,
+        )
+    except ValueError as exc:
+        record.update(backend=None, device=None, fallback=False, reason=str(exc), error=str(exc))
+        log.error("bigseg task %d on %s: %s", task, record["host"], exc)
+        return record, None
+    record.update(choice.as_dict())
+    where = f"bigseg task {task} on {record['host']} (pid {record['pid']})"
+    if not announce:
+        log.debug("%s: %s", where, choice.describe())
+    elif choice.fallback:
+        log.warning("%s: %s", where, choice.describe())
+    elif address is not None and not choice.on_gpu:
+        log.warning("%s holds Spark GPU %s but searches on the CPU: %s", where, address,
+                    choice.describe())
+    else:
+        log.info("%s: %s", where, choice.describe())
+    return record, choice
+
+
+def fit_assignment(spec, *, any_gpu: bool) -> str:
+    """The assignment every task of a fit uses, the same in all of them.
+
+    ``auto`` is exact when any task searches on a GPU (brute force on a GPU beats CPU
+    HNSW / IVF, and CPU tasks of a mixed cluster then search exactly too, so labels do
+    not depend on which executor a row landed on) or torch was asked for (exact only);
+    otherwise the core's rule by k.
+    """
+    from bigseg.kmeans.assign import resolve_assignment
+
+    if spec.assignment != "auto":
+        return spec.assignment
+    if any_gpu or spec.backend == "torch":
+        return "exact"
+    return resolve_assignment("auto", spec.k)
+
+
+def check_backend_params(backend: str, assignment: str) -> None:
+    """Contradictory settings, raised on the driver before any task runs."""
+    if backend == "torch" and assignment in ("hnsw", "ivf"):
+        raise ValueError(
+            f"backend='torch' supports assignment='exact' only, got assignment={assignment!r}; "
+            "use backend='faiss-cpu', 'faiss-gpu' or 'auto' for approximate assignment."
+        )
 
 
 # -- driver side --------------------------------------------------------------------------
@@ -195,3 +292,49 @@ def log_history(history: list[dict], mode: str) -> None:
             rec["centroid_shift"],
             rec["seconds"],
         )
+
+
+def _where(record: dict) -> str:
+    return f"host {record['host']} (task {record['task']}, pid {record['pid']})"
+
+
+def check_backends(records: list[dict]) -> None:
+    """Raise, naming the executors, when a task's requested backend could not run."""
+    errors = [r for r in records if r.get("error")]
+    if errors:
+        lines = "; ".join(f"{_where(r)}: {r['error']}" for r in errors)
+        raise ValueError(
+            f"FaissKMeans backend={errors[0]['requested']!r} cannot run on {len(errors)} of "
+            f"{len(records)} training tasks with backendFallback='error': {lines}. Set "
+            "backendFallback='cpu' to run those tasks on faiss-cpu, or backend='auto'."
+        )
+
+
+def report_backends(records: list[dict], mode: str) -> None:
+    """Log on the driver which backend each training task used; raise if any could not.
+
+    One line per (host, backend, device, reason), naming the tasks; a fallback, or a
+    task that holds a Spark GPU but searched on the CPU, at WARNING.
+    """
+    check_backends(records)
+    groups: dict[tuple, list[int]] = {}
+    for r in records:
+        key = (r["host"], r["backend"], r["device"], r["gpu_address"], r["fallback"], r["reason"])
+        groups.setdefault(key, []).append(int(r["task"]))
+    for key in sorted(groups, key=str):  # str: keys hold None beside strings
+        host, backend, device, address, fallback, reason = key
+        tasks = groups[key]
+        gpu = f", Spark GPU {address}" if address is not None else ""
+        if fallback:
+            log.warning(
+                "FaissKMeans %s: executor host %s (tasks %s%s) used %s (fallback from %s: %s)",
+                mode, host, tasks, gpu, backend, records[0]["requested"], reason,
+            )
+        else:
+            # a task that holds a Spark GPU and searches on the CPU wastes it: say so
+            idle_gpu = address is not None and device == "cpu"
+            log.log(
+                logging.WARNING if idle_gpu else logging.INFO,
+                "FaissKMeans %s: executor host %s (tasks %s%s) used %s on %s%s",
+                mode, host, tasks, gpu, backend, device, f" ({reason})" if reason else "",
+            )

@@ -52,6 +52,7 @@ def estimator_from_config(model: ModelConfig, *, features_col: str = "features",
         initSteps=model.init_steps,
         assignment=model.assignment,
         backend=model.backend,
+        backendFallback=model.backend_fallback,
         handleInvalid=model.handle_invalid,
     )
     if model.k is not None:

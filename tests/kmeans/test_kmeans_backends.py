@@ -115,7 +115,7 @@ def test_resolvers():
     assert resolve_assignment("auto", AUTO_ANN_MIN_CLUSTERS) == "ivf"
     assert resolve_assignment("ivf", 3) == "ivf"
     assert resolve_backend("faiss-cpu") == "faiss-cpu"
-    assert resolve_backend("auto") in ("faiss-cpu", "faiss-gpu")
+    assert resolve_backend("auto") in ("faiss-cpu", "faiss-gpu", "torch")
     with pytest.raises(ValueError, match="assignment must be one of"):
         resolve_assignment("lsh", 10)
 

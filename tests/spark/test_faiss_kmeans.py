@@ -242,6 +242,7 @@ def test_params_defaults_and_mapping_are_pinned():
         "distanceMeasure": "euclidean",
         "assignment": "auto",
         "backend": "auto",
+        "backendFallback": "cpu",
         "distanceCol": "distance",
         "handleInvalid": "error",
         "trainingMode": "auto",

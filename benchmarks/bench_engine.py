@@ -118,7 +118,7 @@ def run_core(X, C0, iters, assignment="exact", system="bigseg core"):
         "assignment": km.assignment_,  # what "auto" resolved to
         "build_s": float(np.mean([h["build_seconds"] for h in history])),
         "search_s": float(np.mean([h["search_seconds"] for h in history])),
-        "iter_s": [round(h["seconds"], 3) for h in history],
+        "iter_s": [round(h["seconds"], 5) for h in history],
     }
     recalls = [h.get("recall") for h in history if h.get("recall") is not None]
     if recalls:
@@ -128,12 +128,13 @@ def run_core(X, C0, iters, assignment="exact", system="bigseg core"):
     return row(system, X, C0.shape[0], km.n_iter_, per_iter, total, km.cluster_centers_, **extra)
 
 
-def run_spark(spark, path, X, C0, iters, system="bigseg spark"):
+def run_spark(spark, path, X, C0, iters, system="bigseg spark", num_workers=None):
     from bigseg.spark import FaissKMeans
 
     df = spark.read.parquet(path)
     est = FaissKMeans(k=C0.shape[0], maxIter=iters, tol=0.0, seed=1, assignment="exact",
-                      initialModel=C0.tolist(), featuresCol="features")
+                      initialModel=C0.tolist(), featuresCol="features",
+                      numWorkers=num_workers)
     import psutil
 
     driver_before_mb = psutil.Process().memory_info().rss / 2**20
@@ -153,6 +154,8 @@ def run_spark(spark, path, X, C0, iters, system="bigseg spark"):
     extra["worker_mb_per_shard_mb"] = round(float(((peak - base) / shard).max()), 2)
     # Nothing is collected: the driver's growth during the fit should not depend on n.
     extra["driver_growth_mb"] = round(mem.peak_driver_mb - driver_before_mb, 1)
+    extra["spark_tasks"] = summary.numWorkers
+    extra["iter_s"] = [round(h["seconds"], 5) for h in summary.history]
     centroids = np.asarray(model.clusterCenters(), dtype=np.float32)
     return row(system, X, C0.shape[0], summary.numIter, per_iter, total, centroids, **extra)
 

@@ -16,6 +16,8 @@ import platform
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -147,23 +149,52 @@ class MemorySampler:
         }
 
 
+def write_csv(rows: list[dict], path: Path) -> Path:
+    """The rows as CSV, one column per key found in any row (sorted)."""
+    keys = sorted({key for row in rows for key in row})
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def utc_stamp() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
 def write_results(name: str, header: dict, rows: list[dict], summary: dict | None = None) -> Path:
     """Write ``results/<name>-<timestamp>.json`` (+ .csv of the rows) and ``<name>-latest.json``."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = utc_stamp()
     payload = {**header, "benchmark": name, "rows": rows, "summary": summary or {}}
     path = RESULTS / f"{name}-{stamp}.json"
     text = json.dumps(payload, indent=2, default=str)
     path.write_text(text)
     (RESULTS / f"{name}-latest.json").write_text(text)
     if rows:
-        keys = sorted({key for row in rows for key in row})
-        with open(RESULTS / f"{name}-{stamp}.csv", "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=keys)
-            writer.writeheader()
-            writer.writerows(rows)
+        write_csv(rows, RESULTS / f"{name}-{stamp}.csv")
     log.info("results written to %s", path)
     return path
+
+
+@contextmanager
+def limit_threads(threads: int | None) -> Iterator[None]:
+    """At most ``threads`` threads for FAISS (OpenMP) and BLAS/OpenMP (threadpoolctl);
+    None leaves the defaults."""
+    if threads is None:
+        yield
+        return
+    import faiss
+    from threadpoolctl import threadpool_limits
+
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(threads)
+    try:
+        with threadpool_limits(limits=threads):
+            yield
+    finally:
+        faiss.omp_set_num_threads(before)
 
 
 def format_rows(rows: list[dict], columns: list[str]) -> str:

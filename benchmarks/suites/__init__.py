@@ -1,0 +1,1 @@
+"""One module per suite; each has ``run(ctx) -> list[dict]`` (rows) and ``summarise(rows)``."""

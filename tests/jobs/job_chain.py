@@ -1,8 +1,8 @@
-"""The job chain the job tests run through `python` and through `spark-submit`.
+"""The job chain the cluster tests run through `spark-submit` (the python chain is the
+README's own commands, test_readme_commands.py).
 
 One home folder (BIGSEG_HOME) is shared by the chain, so each job reads what the one
-before wrote: build_features -> train -> assign -> profiles -> compare, a `-m` sweep of
-train, and the pipeline.
+before wrote: pipeline -> assign -> profiles -> build_features -> train -> compare.
 """
 
 from __future__ import annotations
@@ -52,16 +52,16 @@ def client_for(home: Path):
     return mlflow.MlflowClient(f"sqlite:///{home / 'mlflow' / 'mlflow.db'}")
 
 
-def check_chain(home: Path, submit, sweep: bool = True) -> None:
+def check_chain(home: Path, submit) -> None:
     """The job chain through ``submit(job, *overrides)``; asserts what each left behind.
 
     Each job runs once: pipeline (version 1 and a features table), assign (version 2,
     later data, the champion's transform), profiles, build_features + train (version 3
-    on newer features), compare, and with ``sweep`` a ``-m`` sweep of train.
+    on newer features) and compare.
     """
     import pandas as pd
 
-    from bigseg.tracking.versions import get_segment_version, list_segment_versions
+    from bigseg.tracking.versions import get_segment_version
 
     ok(submit("pipeline"))
     client = client_for(home)
@@ -95,15 +95,3 @@ def check_chain(home: Path, submit, sweep: bool = True) -> None:
     assert versions["version"].astype(str).tolist() == ["2", "3"]
     assert 0.0 <= versions["stayed_share"].iloc[1] <= 1.0
 
-    if not sweep:
-        return
-    # A sweep: one parent run, a child per k.
-    ok(submit("train", "-m", "model.k=4,5"))
-    parents = client.search_runs([client.get_experiment_by_name("bigseg").experiment_id],
-                                 "tags.`bigseg.sweep` = 'parent'")
-    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
-    children = client.search_runs(
-        [parents[0].info.experiment_id],
-        f"tags.`mlflow.parentRunId` = '{parents[0].info.run_id}'")
-    assert sorted(c.data.params["model.k"] for c in children) == ["4", "5"]
-    assert len(list_segment_versions(client, "bigseg-segments")) == 5

@@ -1,21 +1,15 @@
-"""Every job end to end as a user runs it: `python jobs/<job>.py key=value ...` on small
-generated data (the chain is in job_chain.py), and jobs that fail for good."""
+"""Jobs that fail for good, run as a user runs them (`python jobs/<job>.py key=value ...`).
+The jobs' python end-to-end run is the README's own commands (test_readme_commands.py);
+through spark-submit on a cluster, test_jobs_cluster.py."""
 
 from __future__ import annotations
 
 import re
 
 import pytest
-from job_chain import check_chain, python_job
+from job_chain import python_job
 
 pytestmark = pytest.mark.slow
-
-
-# A whole chain of jobs: generous, so that a loaded machine does not fail it.
-@pytest.mark.timeout(2400)
-def test_every_job_runs_with_python(tmp_path):
-    check_chain(tmp_path, lambda job, *o: python_job(job, tmp_path, *o))
-
 
 @pytest.mark.parametrize(("job", "overrides", "reason"), [
     ("train", ["inputs.features=/nonexistent/features"],

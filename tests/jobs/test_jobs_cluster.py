@@ -66,7 +66,7 @@ def test_every_job_runs_with_spark_submit_on_executors_without_bigseg(
                               timeout=900)
 
     # The sweep is the python chain's; here every job runs once.
-    check_chain(home, submit, sweep=False)
+    check_chain(home, submit)
     # The executors really ran on the cluster, with the interpreter that lacks bigseg.
     logs = "".join(p.read_text(errors="replace")
                    for p in Path(idle_cluster.state.workdir).rglob("stderr"))

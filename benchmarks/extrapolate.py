@@ -9,8 +9,10 @@ of the scaling run (the nearest measured k at or below the target; the largest a
 the worker memory per shard byte, and the IVF speed-up at k=65,536 from the engine-ann
 runs. Assumed: the cluster, the network, that exact assignment stays linear in n*k*d
 (the scaling run's fitted exponents say how close that is), and bigseg's allreduce as
-implemented (every task sends its k x d float64 partial sums to task 0, which sends the
-result back: a star, so task 0's link carries 2 (P-1) k d 8 bytes per iteration).
+implemented: a k-nomial tree of radix f (``bigseg.spark.collective``, f=2: binomial), whose
+reduce and broadcast each take (f-1)·ceil(log_f P) message times on the critical path, a
+message being the k x (d+1) float64 partial sums and counts. The star it replaced (task 0
+receives and sends P-1 messages) and a per-node ring are kept as comparison columns.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 
 from benchmarks.common import RESULTS
 from bigseg.kmeans.assign import AUTO_ANN_MIN_CLUSTERS
+from bigseg.spark.collective import DEFAULT_FANOUT
 
 log = logging.getLogger("bigseg.benchmarks.extrapolate")
 
@@ -84,6 +87,24 @@ def memory_model(scaling: dict) -> tuple[float, float]:
     return factor, baseline
 
 
+def tree_levels(tasks: int, fanout: int) -> int:
+    """ceil(log_fanout(tasks)): the depth of the k-nomial tree over ``tasks`` ranks."""
+    levels, span = 0, 1
+    while span < tasks:
+        span *= fanout
+        levels += 1
+    return levels
+
+
+def tree_allreduce_s(tasks: int, fanout: int, message_bytes: float, bandwidth: float,
+                     latency_s: float) -> float:
+    """Reduce up plus broadcast down the tree: each is ceil(log_f P) rounds in which a rank
+    moves f-1 messages one after another (a rank takes its small subtrees' partials while
+    the large ones are still being summed below), every message at the full link speed."""
+    return 2 * (fanout - 1) * tree_levels(tasks, fanout) * (message_bytes / bandwidth
+                                                            + latency_s)
+
+
 def extrapolate(args: argparse.Namespace, scaling: dict) -> tuple[list[dict], dict]:
     by_k = (gflops_per_core_from_engine(load(args.engine)) if args.engine
             else gflops_per_core_by_k(scaling))
@@ -103,15 +124,18 @@ def extrapolate(args: argparse.Namespace, scaling: dict) -> tuple[list[dict], di
         compute_s = exact_s / ivf if use_ivf else exact_s
         sums_bytes = k * (args.d + 1) * 8  # float64 sums and counts per task
         star_s = 2 * (tasks - 1) * sums_bytes / bandwidth + 2 * args.latency_ms / 1e3
+        tree_s = tree_allreduce_s(tasks, args.fanout, sums_bytes, bandwidth,
+                                  args.latency_ms / 1e3)
         # What a per-node pre-reduction plus a ring over the nodes would cost instead.
         ring_s = (2 * (args.nodes - 1) / args.nodes * sums_bytes / bandwidth
                   + 2 * (args.nodes - 1) * args.latency_ms / 1e3)
         rows.append({
             "k": k, "gflops_per_core_measured": round(per_core, 1), "measured_at_k": measured_k,
             "assignment": "ivf" if use_ivf else "exact",
-            "compute_s_per_iter": compute_s, "allreduce_star_s": star_s,
-            "allreduce_ring_s": ring_s, "per_iter_s": compute_s + star_s,
-            "run_s": args.iterations * (compute_s + star_s),
+            "compute_s_per_iter": compute_s, "allreduce_tree_s": tree_s,
+            "allreduce_star_s": star_s, "allreduce_ring_s": ring_s,
+            "per_iter_s": compute_s + tree_s, "per_iter_star_s": compute_s + star_s,
+            "run_s": args.iterations * (compute_s + tree_s),
             "shard_gb_per_node": shard_gb,
             "worker_gb_per_node": shard_gb * mem + args.cores_per_node * worker_base_mb / 1e3,
         })
@@ -119,7 +143,8 @@ def extrapolate(args: argparse.Namespace, scaling: dict) -> tuple[list[dict], di
         "nodes": args.nodes, "cores_per_node": args.cores_per_node, "tasks": tasks,
         "n": args.n, "d": args.d, "iterations": args.iterations,
         "network_gbit_per_s": args.network_gbit, "latency_ms": args.latency_ms,
-        "ivf_from_k": args.ivf_from_k, "ivf_speedup": round(ivf, 2),
+        "ivf_from_k": args.ivf_from_k, "tree_fanout": args.fanout,
+        "tree_levels": tree_levels(tasks, args.fanout), "ivf_speedup": round(ivf, 2),
         "ivf_sources": ivf_sources, "worker_memory_per_shard_byte": mem,
         "python_worker_baseline_mb": worker_base_mb,
         "throughput_from": str(args.engine or args.scaling),
@@ -136,14 +161,16 @@ def markdown(rows: list[dict], assumptions: dict) -> str:
             f"{a['network_gbit_per_s']:g} Gbit/s")
     lines = [head, "",
              "| k | assignment | GFLOP/s per core (measured at k) | compute s/iter | "
-             "allreduce s/iter (star, as built) | allreduce s/iter (ring over nodes) | "
-             "s/iter | run | data GB per node (workers' RSS) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             f"allreduce s/iter (tree f={a['tree_fanout']}, as built) | "
+             "allreduce s/iter (star, before) | allreduce s/iter (ring over nodes) | "
+             "s/iter | s/iter with the star | run | data GB per node (workers' RSS) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(
             f"| {r['k']:,} | {r['assignment']} | {r['gflops_per_core_measured']} "
             f"({r['measured_at_k']:,}) | {r['compute_s_per_iter']:.2f} | "
-            f"{r['allreduce_star_s']:.3f} | {r['allreduce_ring_s']:.3f} | {r['per_iter_s']:.2f} | "
+            f"{r['allreduce_tree_s']:.3f} | {r['allreduce_star_s']:.3f} | "
+            f"{r['allreduce_ring_s']:.3f} | {r['per_iter_s']:.2f} | {r['per_iter_star_s']:.2f} | "
             f"{_duration(r['run_s'])} | {r['shard_gb_per_node']:.2f} "
             f"({r['worker_gb_per_node']:.1f}) |")
     return "\n".join(lines)
@@ -175,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--iterations", type=int, default=20)
     parser.add_argument("--network-gbit", type=float, default=10.0)
     parser.add_argument("--latency-ms", type=float, default=0.2)
+    parser.add_argument("--fanout", type=int, default=DEFAULT_FANOUT,
+                        help="the collective tree's radix (TcpAllreduce's fanout)")
     parser.add_argument("--ivf-from-k", type=int, default=AUTO_ANN_MIN_CLUSTERS,
                         help="where assignment='auto' switches to IVF")
     args = parser.parse_args(argv)

@@ -1,8 +1,10 @@
 """Choosing k: a sweep over a k range and several seeds, run as Spark work.
 
-For every k, every seed is one ``FaissKMeans`` fit (a Spark barrier stage). The fitted
-models of one k then label the same rows in one chained transform, which is cached once
-and read by:
+Every (k, seed) pair is one ``FaissKMeans`` fit, and all of them run in ONE
+``FaissKMeans.fitMultiple`` call: one barrier stage that reads the rows once and runs the
+fits one after the other (only k x d centroids per fit come back, so the one call costs
+no more memory than one fit). The fitted models of one k then label the same rows in one
+chained transform, which is cached once and read by:
 
 - one aggregation grouped by every seed's label at once (bigseg.evaluation.metrics
   ``joint_moments``): its marginal for the best seed (lowest inertia) gives inertia,
@@ -113,7 +115,10 @@ def sweep_k(
     """Fit k-means for every k in ``ks`` and every seed; measure; recommend a k.
 
     ``kmeans_params`` go to ``FaissKMeans`` (e.g. ``weightCol``, ``distanceMeasure``).
-    With one seed, stability is NaN and the rule falls back to all k.
+    With one seed, stability is NaN and the rule falls back to all k. All fits run in
+    one ``fitMultiple`` stage, so ``fit_seconds`` is the mean over the k's seeds of each
+    fit's share of that stage (``summary.trainingSeconds``: its own init + Lloyd time
+    plus an even share of the stage's scheduling, reading and rendezvous).
     """
 
     ks, seeds = [int(k) for k in ks], [int(s) for s in seeds]
@@ -124,9 +129,10 @@ def sweep_k(
         n_rows = data.count()
         if n_rows <= max(ks):
             raise ValueError(f"ks={ks}: the largest k should be < the {n_rows} rows")
+        fits = _fit_all(data, ks, seeds, features_col, max_iter, kmeans_params)
         for k in ks:
-            row, models[k] = _one_k(data, k, seeds, features_col, max_iter,
-                                    silhouette_sample_size, n_rows, kmeans_params)
+            row, models[k] = _one_k(data, k, seeds, fits[k], features_col,
+                                    silhouette_sample_size, n_rows)
             rows.append(row)
             log.info("k sweep: %s", row)
     finally:
@@ -137,14 +143,23 @@ def sweep_k(
     return KSweepResult(table=table, recommended_k=k, rule=rule, models=models)
 
 
-def _one_k(data, k, seeds, features_col, max_iter, sil_n, n_rows, params):
+def _fit_all(data, ks, seeds, features_col, max_iter, params) -> dict[int, list]:
+    """{k: the models of every seed, in seed order}, from one ``fitMultiple`` call."""
     from bigseg.spark import FaissKMeans
 
-    fits, start = [], time.perf_counter()
-    for seed in seeds:
-        km = FaissKMeans(k=k, seed=seed, maxIter=max_iter, featuresCol=features_col, **params)
-        fits.append(km.fit(data))
-    seconds = (time.perf_counter() - start) / len(seeds)
+    km = FaissKMeans(maxIter=max_iter, featuresCol=features_col, **params)
+    pairs = [(k, seed) for k in ks for seed in seeds]
+    start = time.perf_counter()
+    models = dict(km.fitMultiple(data, [{km.k: k, km.seed: seed} for k, seed in pairs]))
+    log.info("k sweep: %d fits in %.2f s", len(pairs), time.perf_counter() - start)
+    fits: dict[int, list] = {k: [] for k in ks}
+    for i, (k, _) in enumerate(pairs):
+        fits[k].append(models[i])
+    return fits
+
+
+def _one_k(data, k, seeds, fits, features_col, sil_n, n_rows):
+    seconds = float(np.mean([m.summary.trainingSeconds for m in fits]))
     costs = [m.summary.trainingCost for m in fits]
     best = int(np.argmin(costs))
     labelled = data

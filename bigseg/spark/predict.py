@@ -32,6 +32,9 @@ class PredictSpec:
     task_cpus: int = 1
     backend_fallback: str = "cpu"  # see TrainSpec.backend_fallback
     k: int = 0  # centroids; for the assignment rule (training.fit_assignment)
+    # The column holding array<float> vectors: the staged copy (dropped from the output)
+    # or the user's own array<float> column (kept).
+    input_col: str = PREDICT_FEATURES
 
 
 def _describe_invalid(column: pa.Array, mask: np.ndarray, spec: PredictSpec, d: int) -> str:
@@ -78,8 +81,9 @@ def build_predict_fn(
             device=choice.device,
             spherical=spec.spherical,
         )
+        staged = spec.input_col == PREDICT_FEATURES
         for batch in batches:
-            idx = batch.schema.get_field_index(PREDICT_FEATURES)
+            idx = batch.schema.get_field_index(spec.input_col)
             column = batch.column(idx)
             mask, X, _ = classify(column, None, d, spec.spherical)
             all_valid = bool(mask.all())
@@ -108,8 +112,9 @@ def build_predict_fn(
                 dist_full[mask] = dist
                 pred_arr = pa.array(pred_full, pa.int32(), mask=~mask)
                 dist_arr = pa.array(dist_full, pa.float64(), mask=~mask)
-            columns = [batch.column(i) for i in range(batch.num_columns) if i != idx]
-            names = [n for i, n in enumerate(batch.schema.names) if i != idx]
+            drop = idx if staged else -1
+            columns = [batch.column(i) for i in range(batch.num_columns) if i != drop]
+            names = [n for i, n in enumerate(batch.schema.names) if i != drop]
             columns.append(pred_arr)
             names.append(spec.prediction_col)
             if spec.distance_col:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from helpers_spark import assert_same_centroids, blobs, reference_fit
+from pyspark.sql import functions as F
 
 from bigseg.spark import FaissKMeans
 
@@ -69,6 +70,15 @@ def test_skip_drops_and_counts_them_and_fits_the_valid_rows(dirty):
     assert all(r.distance is None for r in out if r.prediction is None)
     with pytest.raises(Exception, match="featuresCol 'features': .*invalid row"):
         model.setHandleInvalid("error").transform(df).collect()
+    # An array<float> column is read as it is (no staged copy): same nulls, same labels,
+    # the same columns out, and the same error.
+    floats = df.withColumn("features", F.col("features").cast("array<float>"))
+    model.setHandleInvalid("skip")
+    out32 = model.transform(floats).orderBy("id").collect()
+    assert [r.prediction for r in out32] == [r.prediction for r in out]
+    assert model.transform(floats).columns == model.transform(df).columns
+    with pytest.raises(Exception, match="featuresCol 'features': .*invalid row"):
+        model.setHandleInvalid("error").transform(floats).collect()
 
 
 def test_zero_vector_with_cosine(spark):
